@@ -1,0 +1,81 @@
+# Clickstream warehouse: every entry point. `make` alone lists the targets.
+# Each target creates .venv and installs the project into it first when they are missing.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# Runs a command with the PG*/AWS* variables of the warehouse and bucket, starting the
+# embedded PostgreSQL and S3 endpoint first when the environment does not name real ones.
+RUN := $(BIN)/python -m clickstream.services exec --
+DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
+DBT := $(RUN) $(BIN)/dbt
+
+# The demo's traffic: a day of a small shop, deterministic for the seed.
+DEMO_EVENTS ?= 20000
+DEMO_DAYS ?= 1
+
+.PHONY: help setup services-up services-down services-status demo test lint format bench hourly clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
+		| sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(INSTALLED) ## create .venv and install the project with its dev tools
+
+services-up: $(INSTALLED) ## start the embedded PostgreSQL and S3 endpoint (when PGHOST/AWS_ENDPOINT_URL are unset)
+	$(BIN)/python -m clickstream.services up
+
+services-down: $(INSTALLED) ## stop the embedded services (their data is kept under .local/)
+	$(BIN)/python -m clickstream.services down
+
+services-status: $(INSTALLED) ## show where the warehouse and the bucket are
+	$(BIN)/python -m clickstream.services status
+
+demo: $(INSTALLED) ## run the whole pipeline on a generated day of traffic and show the marts
+	$(RUN) $(BIN)/python -m clickstream.demo --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
+
+hourly: $(INSTALLED) ## load the new raw objects, then build and test the warehouse
+	$(RUN) $(BIN)/python -m extract_load load
+	$(DBT) build $(DBT_ARGS)
+
+test: $(INSTALLED) browser ## run the test suite (real PostgreSQL and S3 on loopback)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED) ## ruff, mypy, sqlfluff on every model, cfn-lint on the templates
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy clickstream extract_load lambdas dashboard bench
+	$(RUN) $(BIN)/sqlfluff lint dbt_project
+
+format: $(INSTALLED) ## rewrite Python and SQL in the house style
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(RUN) $(BIN)/sqlfluff fix dbt_project
+
+bench: $(INSTALLED) ## run the benchmarks; figures go to docs/benchmarks.md
+	$(RUN) $(BIN)/python -m bench $(BENCH_ARGS)
+
+clean: services-down ## stop the services and delete .local/ (the embedded data) and build output
+	rm -rf .local build dbt_project/target dbt_project/logs
+
+# Browser tests drive Debian's Chromium; install it when we can (root with apt-get).
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "chromium is missing: browser tests will be skipped (apt-get install chromium chromium-driver)"; fi; }
+.PHONY: browser
+
+-include mk/*.mk

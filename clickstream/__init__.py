@@ -1,0 +1,1 @@
+"""Shared core: settings, raw layout, connections and the embedded services."""

@@ -1,0 +1,31 @@
+"""Typed settings, read from the environment in one place (see design.md, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE = "clickstream_dw"
+DEFAULT_BUCKET = "clickstream-s3-ingest"
+DEFAULT_PREFIX = "events/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where raw events live. The warehouse itself is addressed by libpq's PG* variables,
+    which psycopg2 and the dbt profile read directly."""
+
+    raw_bucket: str = DEFAULT_BUCKET
+    raw_prefix: str = DEFAULT_PREFIX
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        prefix = os.environ.get("RAW_PREFIX", DEFAULT_PREFIX)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return cls(
+            raw_bucket=os.environ.get("RAW_BUCKET", DEFAULT_BUCKET),
+            raw_prefix=prefix,
+        )

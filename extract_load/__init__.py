@@ -1,0 +1,1 @@
+"""Extract-load: raw S3 objects into staging.raw_events (manifest, COPY, rejects)."""

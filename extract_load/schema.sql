@@ -1,0 +1,36 @@
+-- The loader-owned schema (design.md, "Warehouse"). Idempotent: run before every load.
+create schema if not exists staging;
+
+-- One row per raw line. Exactly-once is guaranteed by the manifest row written in the same
+-- transaction as the object's lines, so no unique index slows the COPY down.
+create table if not exists staging.raw_events (
+    payload jsonb not null,
+    s3_key text not null,
+    line_number integer not null,
+    loaded_at timestamptz not null default now(),
+    load_id uuid not null
+);
+create index if not exists raw_events_loaded_at_idx on staging.raw_events using brin (loaded_at);
+
+-- One row per raw object loaded.
+create table if not exists staging.load_manifest (
+    s3_key text primary key,
+    etag text,
+    size_bytes bigint not null,
+    lines_loaded integer not null,
+    lines_rejected integer not null,
+    loaded_at timestamptz not null default now(),
+    load_id uuid not null
+);
+
+-- What could not be loaded, with its reason; line_number is null when the whole object was
+-- unreadable.
+create table if not exists staging.rejected_events (
+    s3_key text not null,
+    line_number integer,
+    reason text not null,
+    raw_line text,
+    rejected_at timestamptz not null default now(),
+    load_id uuid
+);
+create index if not exists rejected_events_s3_key_idx on staging.rejected_events (s3_key);
