@@ -24,8 +24,14 @@ def _admin_connection() -> psycopg2.extensions.connection:
 
 
 def create_database(name: str) -> None:
-    with _admin_connection() as conn, conn.cursor() as cursor:
-        cursor.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    # Not `with conn`: psycopg2 >= 2.9 opens a transaction block there even in autocommit,
+    # and CREATE DATABASE refuses to run inside one.
+    conn = _admin_connection()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
 
 
 def drop_database(name: str) -> None:
