@@ -1,0 +1,1 @@
+"""Analytics dashboards (Shiny for Python) over the warehouse's marts: docs/dashboard.md."""

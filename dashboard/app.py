@@ -1,0 +1,516 @@
+"""The Shiny app: four pages (Funnel, Products, Activity, Data health) sharing one date range.
+
+Data comes from dashboard.queries, figures from dashboard.charts. Every page renders inside
+`_guarded`, which turns "warehouse unreachable" and "no marts yet" into one friendly sentence
+on the page; any other error is logged and shown as Shiny's sanitized message, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from psycopg2.extensions import connection
+from shiny import App, Inputs, Outputs, Session, reactive, render, ui
+from starlette.requests import Request
+
+from clickstream.errors import WarehouseUnreachableError
+from dashboard import charts, queries
+from dashboard.queries import DateRange, MartsNotBuiltError, ProductFilter
+
+log = logging.getLogger("dashboard")
+
+TITLE = "Clickstream analytics"
+UNREACHABLE_MESSAGE = (
+    "The warehouse cannot be reached right now, so there is nothing to show; "
+    "check that it is running (make services-status) and reload the page."
+)
+NOT_BUILT_MESSAGE = (
+    "No data yet: the warehouse has not been built. Run `make demo` (or `make hourly` once "
+    "raw events have arrived), then reload the page."
+)
+NO_EVENTS_MESSAGE = "No data yet: the warehouse holds no events. Load some, then reload the page."
+# The loader runs hourly: a load older than this means the pipeline is late.
+FRESHNESS_LIMIT = timedelta(hours=2)
+MISSING = "\u2013"  # an en dash where a value is missing
+# Compact value boxes: eight of them fit a laptop screen's width in two rows at most.
+STYLE = """
+.kpi .value-box-area { padding: 0.6rem 0.9rem !important; }
+.kpi .value-box-title { font-size: 0.9rem; margin-bottom: 0.2rem; }
+.kpi .value-box-value { font-size: 1.45rem; font-weight: 600; margin-bottom: 0.1rem; }
+.empty-state { margin-top: 1rem; }
+"""
+ALL = ""  # the select inputs' "every category / brand" choice
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def percent(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1%}"
+
+
+def money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def age(delta: timedelta | None) -> str:
+    if delta is None:
+        return "never"
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 120:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} days ago"
+
+
+def utc(moment: datetime | None) -> str:
+    return MISSING if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+# ---------------------------------------------------------------- small UI pieces
+
+
+def empty_state(message: str) -> ui.Tag:
+    return ui.div(ui.p(message, class_="lead mb-0"), class_="alert alert-secondary empty-state")
+
+
+def kpi(kpi_id: str, title: str, value: str, note: str | None = None) -> ui.Tag:
+    """A value box whose value the browser test reads by id (`kpi-<kpi_id>`)."""
+    extra = [ui.p(note, class_="small mb-0")] if note else []
+    return ui.value_box(title, ui.span(value, id=f"kpi-{kpi_id}"), *extra, class_="kpi")
+
+
+def kpi_row(*boxes: ui.Tag) -> ui.Tag:
+    return ui.layout_column_wrap(*boxes, width="170px", fill=False, gap="0.75rem")
+
+
+def chart_card(title: str, html: str) -> ui.Tag:
+    return ui.card(ui.card_header(title), ui.HTML(html), full_screen=True)
+
+
+def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> ui.Tag:
+    numeric = [index for index, _ in enumerate(headers) if index > 0]
+    return ui.tags.table(
+        ui.tags.thead(ui.tags.tr(*(ui.tags.th(header) for header in headers))),
+        ui.tags.tbody(
+            *(
+                ui.tags.tr(
+                    *(
+                        ui.tags.td(cell, class_="text-end" if index in numeric else None)
+                        for index, cell in enumerate(row)
+                    )
+                )
+                for row in rows
+            )
+        ),
+        id=table_id,
+        class_="table table-sm table-striped",
+    )
+
+
+def _guarded(build: Callable[[connection], ui.Tag]) -> ui.Tag:
+    """Run `build` with a warehouse connection; a friendly sentence when that cannot work."""
+    try:
+        with queries.warehouse() as conn:
+            return build(conn)
+    except WarehouseUnreachableError as error:
+        log.warning("dashboard: %s", error)
+        return empty_state(UNREACHABLE_MESSAGE)
+    except MartsNotBuiltError as error:
+        log.warning("dashboard: %s", error)
+        return empty_state(NOT_BUILT_MESSAGE)
+
+
+def _no_rows_in_range(what: str, dates: DateRange) -> ui.Tag:
+    return empty_state(
+        f"No {what} between {dates.start:%Y-%m-%d} and {dates.end:%Y-%m-%d} (UTC). "
+        "Choose other dates, or “All dates” in the sidebar."
+    )
+
+
+# ---------------------------------------------------------------- pages
+
+
+def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
+    summary = queries.funnel_summary(conn, dates)
+    if summary.sessions == 0:
+        return _no_rows_in_range("sessions", dates)
+    days = queries.funnel_daily(conn, dates)
+    by_step = {step.step: step for step in summary.steps}
+    return ui.div(
+        kpi_row(
+            kpi("sessions", "Sessions", count(summary.sessions)),
+            kpi(
+                "purchasing-sessions",
+                "Sessions with a purchase",
+                count(by_step["purchase"].sessions),
+            ),
+            kpi("conversion", "Session conversion", percent(summary.session_conversion_rate)),
+            kpi("cart-rate", "View → cart", percent(by_step["add_to_cart"].step_rate)),
+            kpi("checkout-rate", "Cart → checkout", percent(by_step["checkout"].step_rate)),
+            kpi("purchase-rate", "Checkout → purchase", percent(by_step["purchase"].step_rate)),
+        ),
+        ui.layout_columns(
+            chart_card(
+                "Funnel",
+                charts.to_html(charts.funnel_figure(summary), "chart-funnel"),
+            ),
+            chart_card(
+                "Conversion trend",
+                charts.to_html(charts.conversion_trend_figure(days), "chart-conversion"),
+            ),
+            col_widths=(5, 7),
+        ),
+        ui.card(
+            ui.card_header("Funnel steps"),
+            table(
+                "funnel-table",
+                ("step", "sessions", "of previous step", "of all sessions"),
+                [
+                    (
+                        charts.STEP_LABELS[step.step],
+                        count(step.sessions),
+                        percent(step.step_rate),
+                        percent(step.overall_rate),
+                    )
+                    for step in summary.steps
+                ],
+            ),
+        ),
+    )
+
+
+def products_page(
+    conn: connection, dates: DateRange, where: ProductFilter, by: queries.ProductMetric
+) -> ui.Tag:
+    totals = queries.product_totals(conn, dates, where)
+    if totals.products == 0:
+        return _no_rows_in_range("product events for these filters", dates)
+    top = queries.top_products(conn, dates, where, by=by, limit=15)
+    return ui.div(
+        kpi_row(
+            kpi("products", "Products seen", count(totals.products)),
+            kpi("views", "Views", count(totals.views)),
+            kpi("add-to-carts", "Add-to-carts", count(totals.add_to_carts)),
+            kpi("purchases", "Purchases", count(totals.purchases)),
+            kpi("revenue", "Revenue", money(totals.revenue)),
+            kpi("view-to-cart", "View → cart", percent(totals.view_to_cart_rate)),
+            kpi("cart-to-purchase", "Cart → purchase", percent(totals.cart_to_purchase_rate)),
+        ),
+        chart_card(
+            f"Top {len(top)} products by {charts.METRIC_LABELS[by].lower()}",
+            charts.to_html(charts.top_products_figure(top, by), "chart-top-products"),
+        ),
+        ui.card(
+            ui.card_header("Top products"),
+            table(
+                "products-table",
+                (
+                    "product",
+                    "category",
+                    "brand",
+                    "views",
+                    "add-to-carts",
+                    "purchases",
+                    "units",
+                    "revenue",
+                    "view → cart",
+                    "cart → purchase",
+                ),
+                [
+                    (
+                        f"{row.product_name or MISSING} ({row.product_id})",
+                        row.category or MISSING,
+                        row.brand or MISSING,
+                        count(row.views),
+                        count(row.add_to_carts),
+                        count(row.purchases),
+                        count(row.units),
+                        money(row.revenue),
+                        percent(row.view_to_cart_rate),
+                        percent(row.cart_to_purchase_rate),
+                    )
+                    for row in top
+                ],
+            ),
+        ),
+    )
+
+
+def activity_page(conn: connection, dates: DateRange) -> ui.Tag:
+    days = queries.active_days(conn, dates)
+    if not days:
+        return _no_rows_in_range("events", dates)
+    hourly = queries.events_per_hour(conn, dates)
+    daily = queries.events_per_day(conn, dates)
+    heatmap = queries.weekly_heatmap(conn, dates)
+    events = sum(day.events for day in days)
+    peak = max(days, key=lambda day: (day.users, day.event_date))
+    return ui.div(
+        kpi_row(
+            kpi("events", "Events", count(events)),
+            kpi("days", "Days with events", count(len(days))),
+            kpi(
+                "peak-users",
+                "Most active users in a day",
+                count(peak.users),
+                f"on {peak.event_date:%Y-%m-%d}",
+            ),
+            kpi(
+                "daily-sessions",
+                "Sessions per day (mean)",
+                count(round(sum(d.sessions for d in days) / len(days))),
+            ),
+            kpi("new-clients", "New clients", count(sum(day.new_clients for day in days))),
+        ),
+        ui.layout_columns(
+            chart_card(
+                "Events per hour",
+                charts.to_html(charts.events_per_hour_figure(hourly), "chart-hourly"),
+            ),
+            chart_card(
+                "Events per day",
+                charts.to_html(charts.events_per_day_figure(daily), "chart-daily"),
+            ),
+            col_widths=(6, 6),
+        ),
+        ui.layout_columns(
+            chart_card(
+                "Hour of day \u00d7 day of week",
+                charts.to_html(charts.heatmap_figure(heatmap), "chart-heatmap"),
+            ),
+            chart_card(
+                "Active users and sessions",
+                charts.to_html(charts.active_days_figure(days), "chart-active"),
+            ),
+            col_widths=(6, 6),
+        ),
+    )
+
+
+def health_page(conn: connection) -> ui.Tag:
+    health = queries.data_health(conn)
+    last = health.last_load
+    fresh = health.load_age is not None and health.load_age <= FRESHNESS_LIMIT
+    freshness = ui.div(
+        ui.p(
+            (
+                f"Fresh: the last load was {age(health.load_age)}."
+                if fresh
+                else f"Stale: the last load was {age(health.load_age)}; the loader runs "
+                "hourly, so the pipeline may be stopped."
+            ),
+            class_="mb-0",
+            id="freshness",
+        ),
+        class_=f"alert {'alert-success' if fresh else 'alert-warning'}",
+    )
+    return ui.div(
+        freshness,
+        kpi_row(
+            kpi(
+                "last-load",
+                "Last load",
+                utc(last.loaded_at if last else None),
+                age(health.load_age),
+            ),
+            kpi("latest-event", "Latest event hour (UTC)", utc(health.latest_event_at)),
+            kpi("objects", "Raw objects loaded", count(health.objects_loaded)),
+            kpi("lines-loaded", "Raw lines loaded", count(health.lines_loaded)),
+            kpi("valid", "Valid events", count(health.valid_events)),
+            kpi("invalid", "Invalid events", count(health.invalid_events)),
+            kpi("duplicates", "Duplicates dropped", count(health.duplicate_events)),
+            kpi(
+                "rejected",
+                "Rejected lines",
+                count(health.lines_rejected),
+                f"rows in staging.rejected_events: {count(health.rejected_events)}",
+            ),
+        ),
+        ui.layout_columns(
+            chart_card(
+                "Recent loads",
+                charts.to_html(charts.loads_figure(health.recent_loads), "chart-loads"),
+            )
+            if health.recent_loads
+            else empty_state("Nothing has been loaded yet."),
+            ui.card(
+                ui.card_header("Recent loads"),
+                table(
+                    "loads-table",
+                    ("loaded at", "objects", "lines loaded", "lines rejected"),
+                    [
+                        (
+                            utc(load.loaded_at),
+                            count(load.objects),
+                            count(load.lines_loaded),
+                            count(load.lines_rejected),
+                        )
+                        for load in health.recent_loads
+                    ],
+                ),
+            ),
+            col_widths=(6, 6),
+        ),
+        ui.p(
+            "Raw lines loaded = valid events + invalid events + duplicates dropped. "
+            "Rejected lines never became raw lines (unreadable objects or lines); their reasons "
+            "are in staging.rejected_events. This page covers the whole warehouse, not the "
+            "date range.",
+            class_="text-muted small",
+        ),
+    )
+
+
+# ---------------------------------------------------------------- UI
+
+
+def _initial_state() -> tuple[DateRange, list[str], list[str]]:
+    """Default dates (the range with data, else today) and the Products filters' choices."""
+    today = datetime.now(UTC).date()
+    try:
+        with queries.warehouse() as conn:
+            dates = queries.data_date_range(conn) or DateRange(today, today)
+            return dates, queries.product_categories(conn), queries.product_brands(conn)
+    except (WarehouseUnreachableError, MartsNotBuiltError):
+        return DateRange(today, today), [], []
+
+
+def _choices(values: Sequence[str], everything: str) -> dict[str, str]:
+    return {ALL: everything} | {value: value for value in values}
+
+
+def app_ui(request: Request) -> ui.Tag:
+    """Built per page load, so the date range defaults to the data there is now."""
+    dates, categories, brands = _initial_state()
+    return ui.page_navbar(
+        ui.nav_panel("Funnel", ui.output_ui("funnel")),
+        ui.nav_panel(
+            "Products",
+            ui.layout_columns(
+                ui.input_select("category", "Category", _choices(categories, "All categories")),
+                ui.input_select("brand", "Brand", _choices(brands, "All brands")),
+                ui.input_select(
+                    "rank_by", "Rank by", {str(k): v for k, v in charts.METRIC_LABELS.items()}
+                ),
+                col_widths=(4, 4, 4),
+            ),
+            ui.output_ui("products"),
+        ),
+        ui.nav_panel("Activity", ui.output_ui("activity")),
+        ui.nav_panel("Data health", ui.output_ui("health")),
+        title=TITLE,
+        id="page",
+        window_title=TITLE,
+        sidebar=ui.sidebar(
+            ui.input_date_range("dates", "Dates (UTC)", start=dates.start, end=dates.end),
+            ui.input_action_button("all_dates", "All dates", class_="btn-sm"),
+            ui.output_ui("data_note"),
+            width=270,
+        ),
+        header=ui.head_content(ui.tags.script(src="plotly/plotly.min.js"), ui.tags.style(STYLE)),
+    )
+
+
+# ---------------------------------------------------------------- server
+
+
+def server(input: Inputs, output: Outputs, session: Session) -> None:
+    @reactive.calc
+    def chosen_dates() -> DateRange | None:
+        start, end = input.dates()
+        if start is None or end is None:
+            return None
+        return DateRange(start, end)
+
+    def dated(build: Callable[[connection, DateRange], ui.Tag]) -> ui.Tag:
+        dates = chosen_dates()
+        if dates is None:
+            return empty_state("Choose a start and an end date in the sidebar.")
+        if dates.start > dates.end:
+            return empty_state("The start date is after the end date: swap them in the sidebar.")
+        return _guarded(lambda conn: build(conn, dates))
+
+    @render.ui
+    def data_note() -> ui.Tag:
+        def note(conn: connection) -> ui.Tag:
+            dates = queries.data_date_range(conn)
+            if dates is None:
+                return ui.p(NO_EVENTS_MESSAGE, class_="small text-muted")
+            return ui.p(
+                f"Events from {dates.start:%Y-%m-%d} to {dates.end:%Y-%m-%d}. "
+                "All dates and hours are UTC.",
+                class_="small text-muted",
+                id="data-range",
+            )
+
+        input.all_dates()  # re-read when asked for every date
+        return _guarded(note)
+
+    @reactive.effect
+    @reactive.event(input.all_dates)
+    def _choose_all_dates() -> None:
+        try:
+            with queries.warehouse() as conn:
+                dates = queries.data_date_range(conn)
+        except (WarehouseUnreachableError, MartsNotBuiltError):
+            return
+        if dates is not None:
+            ui.update_date_range("dates", start=dates.start, end=dates.end)
+
+    @reactive.effect
+    @reactive.event(input.category, ignore_init=True)
+    def _brands_of_category() -> None:
+        category = input.category() or None
+        try:
+            with queries.warehouse() as conn:
+                brands = queries.product_brands(conn, category)
+        except (WarehouseUnreachableError, MartsNotBuiltError):
+            return
+        selected = input.brand() if input.brand() in brands else ALL
+        ui.update_select("brand", choices=_choices(brands, "All brands"), selected=selected)
+
+    @render.ui
+    def funnel() -> ui.Tag:
+        return dated(funnel_page)
+
+    @render.ui
+    def products() -> ui.Tag:
+        where = ProductFilter(category=input.category() or None, brand=input.brand() or None)
+        chosen = input.rank_by()
+        by: queries.ProductMetric = next(
+            (metric for metric in queries.PRODUCT_METRICS if metric == chosen), "views"
+        )
+        return dated(lambda conn, dates: products_page(conn, dates, where, by))
+
+    @render.ui
+    def activity() -> ui.Tag:
+        return dated(activity_page)
+
+    @render.ui
+    def health() -> ui.Tag:
+        return _guarded(health_page)
+
+
+def create_app() -> App:
+    app = App(app_ui, server, static_assets={"/plotly": charts.PLOTLY_JS_DIR})
+    # Unexpected errors show this sentence on the page instead of their text.
+    app.sanitize_errors = True
+    app.sanitize_error_msg = (
+        "Something went wrong drawing this panel; the details are in the dashboard's log."
+    )
+    return app
+
+
+app = create_app()

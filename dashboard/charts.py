@@ -1,0 +1,205 @@
+"""Plotly figures for the pages, built from dashboard.queries' rows, and their HTML.
+
+The HTML never embeds or fetches plotly.js: the app serves the copy bundled in the plotly
+package (see PLOTLY_JS_DIR), so the charts work offline in the analysts' private subnet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from dashboard.queries import (
+    ActiveDay,
+    EventCount,
+    FunnelDay,
+    FunnelSummary,
+    HeatmapCell,
+    LoadRun,
+    ProductMetric,
+    ProductRow,
+)
+
+PLOTLY_JS_DIR = Path(plotly.__file__).parent / "package_data"  # holds plotly.min.js
+TEMPLATE = "plotly_white"
+STEP_LABELS = {
+    "page_view": "Page view",
+    "product_view": "Product view",
+    "add_to_cart": "Add to cart",
+    "checkout": "Checkout",
+    "purchase": "Purchase",
+}
+EVENT_COLOURS = {
+    "page_view": "#4c78a8",
+    "product_view": "#72b7b2",
+    "add_to_cart": "#54a24b",
+    "remove_from_cart": "#e45756",
+    "checkout": "#f58518",
+    "purchase": "#b279a2",
+}
+METRIC_LABELS: dict[ProductMetric, str] = {
+    "views": "Views",
+    "add_to_carts": "Add-to-carts",
+    "purchases": "Purchases",
+    "revenue": "Revenue",
+}
+DAY_MS = 86_400_000
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def to_html(figure: go.Figure, div_id: str) -> str:
+    """The figure as a <div> and the script that draws it with the page's plotly.js."""
+    html: str = pio.to_html(
+        figure,
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True},
+    )
+    return html
+
+
+def _layout(figure: go.Figure, height: int = 360, **extra: object) -> go.Figure:
+    figure.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": -0.15},
+        **extra,
+    )
+    return figure
+
+
+def _daily_axis(figure: go.Figure, days: int) -> None:
+    """Dates, not midnights: a tick on whole days, about 15 ticks at most."""
+    every = max(1, -(-days // 15))
+    figure.update_xaxes(type="date", tickformat="%b %d", dtick=every * DAY_MS)
+
+
+def funnel_figure(summary: FunnelSummary) -> go.Figure:
+    figure = go.Figure(
+        go.Funnel(
+            y=[STEP_LABELS[step.step] for step in summary.steps],
+            x=[step.sessions for step in summary.steps],
+            textinfo="value+percent previous",
+            marker={"color": [EVENT_COLOURS[step.step] for step in summary.steps]},
+        )
+    )
+    return _layout(figure, title="Sessions reaching each step")
+
+
+def conversion_trend_figure(days: Sequence[FunnelDay]) -> go.Figure:
+    figure = go.Figure()
+    series = (
+        ("Session conversion", [day.session_conversion_rate for day in days]),
+        ("View → cart", [day.add_to_cart_rate for day in days]),
+        ("Cart → checkout", [day.checkout_rate for day in days]),
+        ("Checkout → purchase", [day.purchase_rate for day in days]),
+    )
+    dates = [day.session_date for day in days]
+    for name, rates in series:
+        figure.add_trace(go.Scatter(x=dates, y=rates, name=name, mode="lines+markers"))
+    figure.update_yaxes(tickformat=".0%", rangemode="tozero")
+    _daily_axis(figure, len(days))
+    return _layout(figure, title="Conversion by day (session start date, UTC)")
+
+
+def top_products_figure(rows: Sequence[ProductRow], by: ProductMetric) -> go.Figure:
+    # Largest at the top: plotly draws horizontal bars bottom-up.
+    ordered = list(reversed(rows))
+    labels = [f"{row.product_name or row.product_id} ({row.product_id})" for row in ordered]
+    values = [float(row.revenue) if by == "revenue" else getattr(row, by) for row in ordered]
+    figure = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color="#4c78a8"))
+    figure.update_yaxes(automargin=True)
+    if by == "revenue":
+        figure.update_xaxes(tickformat=",.0f")
+    height = max(260, 26 * len(rows) + 80)
+    return _layout(figure, height=height, title=f"Top products by {METRIC_LABELS[by].lower()}")
+
+
+def _events_by_name(counts: Sequence[EventCount], kind: str) -> go.Figure:
+    figure = go.Figure()
+    for name, colour in EVENT_COLOURS.items():
+        points = [count for count in counts if count.event_name == name]
+        if not points:
+            continue
+        x = [point.period for point in points]
+        y = [point.events for point in points]
+        if kind == "bar":
+            figure.add_trace(go.Bar(x=x, y=y, name=name, marker_color=colour))
+        else:
+            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line_color=colour))
+    return figure
+
+
+def events_per_hour_figure(counts: Sequence[EventCount]) -> go.Figure:
+    figure = _events_by_name(counts, "line")
+    return _layout(figure, title="Events per hour (UTC)")
+
+
+def events_per_day_figure(counts: Sequence[EventCount]) -> go.Figure:
+    figure = _events_by_name(counts, "bar")
+    figure.update_layout(barmode="stack")
+    _daily_axis(figure, len({count.period for count in counts}))
+    return _layout(figure, title="Events per day (UTC)")
+
+
+def heatmap_figure(cells: Sequence[HeatmapCell]) -> go.Figure:
+    grid = [[0] * 24 for _ in WEEKDAYS]
+    for cell in cells:
+        grid[cell.day_of_week - 1][cell.hour_of_day] = cell.events
+    figure = go.Figure(
+        go.Heatmap(
+            z=grid,
+            x=list(range(24)),
+            y=list(WEEKDAYS),
+            colorscale="Blues",
+            hovertemplate="%{y} %{x}:00 UTC: %{z} events<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(dtick=2, title="hour of day (UTC)")
+    return _layout(figure, title="Events by hour of day \u00d7 day of week")
+
+
+def active_days_figure(days: Sequence[ActiveDay]) -> go.Figure:
+    dates = [day.event_date for day in days]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=dates, y=[d.users for d in days], name="active users"))
+    figure.add_trace(go.Scatter(x=dates, y=[d.sessions for d in days], name="sessions"))
+    figure.add_trace(
+        go.Scatter(x=dates, y=[d.logged_in_users for d in days], name="logged-in users")
+    )
+    figure.update_traces(mode="lines+markers")
+    figure.update_yaxes(rangemode="tozero")
+    _daily_axis(figure, len(days))
+    return _layout(figure, title="Active users and sessions per day (UTC)")
+
+
+def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
+    ordered = list(reversed(loads))  # oldest first, left to right
+    when = [load.loaded_at.strftime("%m-%d %H:%M") for load in ordered]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=when,
+            y=[ld.lines_loaded for ld in ordered],
+            name="lines loaded",
+            marker_color="#4c78a8",
+        )
+    )
+    figure.add_trace(
+        go.Bar(
+            x=when,
+            y=[ld.lines_rejected for ld in ordered],
+            name="lines rejected",
+            marker_color="#e45756",
+        )
+    )
+    figure.update_xaxes(type="category")
+    figure.update_layout(barmode="group")
+    return _layout(figure, height=300, title="Recent loads (UTC)")

@@ -1,0 +1,542 @@
+"""The dashboards' data: parameterised SQL against the marts and the loader's status tables.
+
+Every function takes an open connection and returns plain typed rows (frozen dataclasses);
+nothing here knows about Shiny or plotly. The pages read only the small aggregate marts
+(`fct_funnel_daily`, `fct_product_performance_daily`, `fct_activity_hourly`,
+`fct_activity_daily`, `invalid_events`) and `staging.load_manifest` /
+`staging.rejected_events`, never the 10M-row `clickstream_events`, so every panel stays fast.
+Column names and metric definitions: design.md and briefs/marts.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import psycopg2
+import psycopg2.errors
+from psycopg2.extensions import connection
+
+from clickstream.errors import TerminalError, WarehouseUnreachableError
+from clickstream.warehouse import connect
+
+# A dashboard query that runs longer than this is a bug: fail instead of hanging the page.
+STATEMENT_TIMEOUT_MS = 15_000
+FUNNEL_STEPS = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
+EVENT_NAMES = (
+    "page_view",
+    "product_view",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout",
+    "purchase",
+)
+ProductMetric = Literal["views", "add_to_carts", "purchases", "revenue"]
+PRODUCT_METRICS: tuple[ProductMetric, ...] = ("views", "add_to_carts", "purchases", "revenue")
+
+
+class MartsNotBuiltError(TerminalError):
+    """The warehouse answers but the marts (or the loader's tables) do not exist yet."""
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Inclusive UTC dates."""
+
+    start: date
+    end: date
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def end_before(self) -> datetime:
+        """The first instant after the range."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "start_at": self.start_at,
+            "end_before": self.end_before,
+        }
+
+
+@contextmanager
+def warehouse() -> Iterator[connection]:
+    """A read-only connection from the PG* environment, closed afterwards.
+
+    Raises WarehouseUnreachableError when PostgreSQL cannot be reached and MartsNotBuiltError
+    when a relation the dashboards read is missing."""
+    conn = connect(
+        application_name="clickstream-dashboard",
+        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c default_transaction_read_only=on",
+    )
+    try:
+        conn.autocommit = True
+        yield conn
+    except psycopg2.errors.UndefinedTable as error:
+        raise MartsNotBuiltError(
+            f"the warehouse has no marts yet ({str(error).splitlines()[0]})"
+        ) from error
+    except psycopg2.OperationalError as error:
+        raise WarehouseUnreachableError(f"lost the warehouse connection: {error}") from error
+    finally:
+        conn.close()
+
+
+def _rows(conn: connection, query: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    with conn.cursor() as cursor:
+        cursor.execute(query, params or {})
+        return cursor.fetchall()
+
+
+def _rate(numerator: int | Decimal | None, denominator: int | Decimal | None) -> float | None:
+    """numerator / denominator, None when the denominator is 0 (as in the marts)."""
+    if not denominator:
+        return None
+    return float(numerator or 0) / float(denominator)
+
+
+# ---------------------------------------------------------------- the shared date filter
+
+
+def data_date_range(conn: connection) -> DateRange | None:
+    """The UTC dates that have events (from fct_activity_daily); None when there are none."""
+    rows = _rows(conn, "select min(event_date), max(event_date) from public.fct_activity_daily")
+    first, last = rows[0]
+    if first is None:
+        return None
+    return DateRange(first, last)
+
+
+# ---------------------------------------------------------------- Funnel
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    step: str
+    sessions: int
+    # Sessions reaching this step / sessions reaching the previous step (None for the first
+    # step or when the previous step has no sessions).
+    step_rate: float | None
+    # Sessions reaching this step / all sessions.
+    overall_rate: float | None
+
+
+@dataclass(frozen=True)
+class FunnelSummary:
+    sessions: int
+    steps: tuple[FunnelStep, ...]
+
+    @property
+    def session_conversion_rate(self) -> float | None:
+        return _rate(self.steps[-1].sessions, self.sessions)
+
+
+def funnel_summary(conn: connection, dates: DateRange) -> FunnelSummary:
+    """Sessions started in the range and how many reached each step (fct_funnel_daily)."""
+    (row,) = _rows(
+        conn,
+        """
+        select
+            coalesce(sum(sessions), 0),
+            coalesce(sum(sessions_with_page_view), 0),
+            coalesce(sum(sessions_with_product_view), 0),
+            coalesce(sum(sessions_with_add_to_cart), 0),
+            coalesce(sum(sessions_with_checkout), 0),
+            coalesce(sum(sessions_with_purchase), 0)
+        from public.fct_funnel_daily
+        where session_date between %(start)s and %(end)s
+        """,
+        dates.params(),
+    )
+    sessions = int(row[0])
+    counts = [int(value) for value in row[1:]]
+    steps = []
+    for index, (step, count) in enumerate(zip(FUNNEL_STEPS, counts, strict=True)):
+        # The first step's rate is against all sessions, like the mart's product_view_rate
+        # is for the second: a session may start on any page.
+        previous = sessions if index == 0 else counts[index - 1]
+        steps.append(FunnelStep(step, count, _rate(count, previous), _rate(count, sessions)))
+    return FunnelSummary(sessions, tuple(steps))
+
+
+@dataclass(frozen=True)
+class FunnelDay:
+    session_date: date
+    sessions: int
+    sessions_with_purchase: int
+    product_view_rate: float | None
+    add_to_cart_rate: float | None
+    checkout_rate: float | None
+    purchase_rate: float | None
+    session_conversion_rate: float | None
+
+
+def funnel_daily(conn: connection, dates: DateRange) -> list[FunnelDay]:
+    """The conversion trend: one row per session date in the range."""
+    rows = _rows(
+        conn,
+        """
+        select
+            session_date, sessions, sessions_with_purchase,
+            product_view_rate, add_to_cart_rate, checkout_rate, purchase_rate,
+            session_conversion_rate
+        from public.fct_funnel_daily
+        where session_date between %(start)s and %(end)s
+        order by session_date
+        """,
+        dates.params(),
+    )
+    return [
+        FunnelDay(
+            session_date=row[0],
+            sessions=int(row[1]),
+            sessions_with_purchase=int(row[2]),
+            product_view_rate=_float(row[3]),
+            add_to_cart_rate=_float(row[4]),
+            checkout_rate=_float(row[5]),
+            purchase_rate=_float(row[6]),
+            session_conversion_rate=_float(row[7]),
+        )
+        for row in rows
+    ]
+
+
+def _float(value: Decimal | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+# ---------------------------------------------------------------- Products
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    """None means every category / brand."""
+
+    category: str | None = None
+    brand: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"category": self.category, "brand": self.brand}
+
+
+_PRODUCT_FILTER_SQL = """
+    event_date between %(start)s and %(end)s
+    and (%(category)s::text is null or category = %(category)s)
+    and (%(brand)s::text is null or brand = %(brand)s)
+"""
+
+
+@dataclass(frozen=True)
+class ProductTotals:
+    products: int
+    views: int
+    add_to_carts: int
+    removes: int
+    checkouts: int
+    purchases: int
+    units: int
+    revenue: Decimal
+
+    @property
+    def view_to_cart_rate(self) -> float | None:
+        return _rate(self.add_to_carts, self.views)
+
+    @property
+    def cart_to_purchase_rate(self) -> float | None:
+        return _rate(self.purchases, self.add_to_carts)
+
+
+def product_totals(conn: connection, dates: DateRange, where: ProductFilter) -> ProductTotals:
+    """Totals over every product matching the filter in the range."""
+    (row,) = _rows(
+        conn,
+        f"""
+        select
+            count(distinct product_id),
+            coalesce(sum(views), 0), coalesce(sum(add_to_carts), 0),
+            coalesce(sum(removes), 0), coalesce(sum(checkouts), 0),
+            coalesce(sum(purchases), 0), coalesce(sum(units), 0),
+            coalesce(sum(revenue), 0)
+        from public.fct_product_performance_daily
+        where {_PRODUCT_FILTER_SQL}
+        """,
+        dates.params() | where.params(),
+    )
+    products, views, carts, removes, checkouts, purchases, units = (int(v) for v in row[:7])
+    return ProductTotals(
+        products, views, carts, removes, checkouts, purchases, units, revenue=Decimal(row[7])
+    )
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    product_id: str
+    product_name: str | None
+    category: str | None
+    brand: str | None
+    views: int
+    add_to_carts: int
+    purchases: int
+    units: int
+    revenue: Decimal
+
+    @property
+    def view_to_cart_rate(self) -> float | None:
+        return _rate(self.add_to_carts, self.views)
+
+    @property
+    def cart_to_purchase_rate(self) -> float | None:
+        return _rate(self.purchases, self.add_to_carts)
+
+
+def top_products(
+    conn: connection,
+    dates: DateRange,
+    where: ProductFilter,
+    by: ProductMetric = "views",
+    limit: int = 20,
+) -> list[ProductRow]:
+    """The `limit` products with the most `by` in the range (ties by product id)."""
+    if by not in PRODUCT_METRICS:
+        raise ValueError(f"cannot rank products by {by!r}: choose one of {PRODUCT_METRICS}")
+    # `by` is one of four fixed names checked above, so formatting it in is safe.
+    rows = _rows(
+        conn,
+        f"""
+        select
+            product_id,
+            max(product_name), max(category), max(brand),
+            sum(views) as views, sum(add_to_carts) as add_to_carts,
+            sum(purchases) as purchases, sum(units), sum(revenue) as revenue
+        from public.fct_product_performance_daily
+        where {_PRODUCT_FILTER_SQL}
+        group by product_id
+        order by {by} desc, product_id
+        limit %(limit)s
+        """,
+        dates.params() | where.params() | {"limit": limit},
+    )
+    return [
+        ProductRow(
+            product_id=row[0],
+            product_name=row[1],
+            category=row[2],
+            brand=row[3],
+            views=int(row[4]),
+            add_to_carts=int(row[5]),
+            purchases=int(row[6]),
+            units=int(row[7]),
+            revenue=Decimal(row[8]),
+        )
+        for row in rows
+    ]
+
+
+def product_categories(conn: connection) -> list[str]:
+    """The categories for the Products filter (from dim_products)."""
+    rows = _rows(
+        conn,
+        "select distinct category from public.dim_products"
+        " where category is not null order by category",
+    )
+    return [row[0] for row in rows]
+
+
+def product_brands(conn: connection, category: str | None = None) -> list[str]:
+    """The brands for the Products filter, within a category when one is chosen."""
+    rows = _rows(
+        conn,
+        """
+        select distinct brand from public.dim_products
+        where brand is not null and (%(category)s::text is null or category = %(category)s)
+        order by brand
+        """,
+        {"category": category},
+    )
+    return [row[0] for row in rows]
+
+
+# ---------------------------------------------------------------- Activity
+
+
+@dataclass(frozen=True)
+class EventCount:
+    """Events of one name in one period (an hour or a day, UTC)."""
+
+    period: datetime | date
+    event_name: str
+    events: int
+
+
+def events_per_hour(conn: connection, dates: DateRange) -> list[EventCount]:
+    rows = _rows(
+        conn,
+        """
+        select event_hour, event_name, events
+        from public.fct_activity_hourly
+        where event_hour >= %(start_at)s and event_hour < %(end_before)s
+        order by event_hour, event_name
+        """,
+        dates.params(),
+    )
+    return [EventCount(row[0], row[1], int(row[2])) for row in rows]
+
+
+def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
+    rows = _rows(
+        conn,
+        """
+        select (event_hour at time zone 'UTC')::date as event_date, event_name, sum(events)
+        from public.fct_activity_hourly
+        where event_hour >= %(start_at)s and event_hour < %(end_before)s
+        group by 1, 2
+        order by 1, 2
+        """,
+        dates.params(),
+    )
+    return [EventCount(row[0], row[1], int(row[2])) for row in rows]
+
+
+@dataclass(frozen=True)
+class HeatmapCell:
+    day_of_week: int  # ISO: 1 = Monday … 7 = Sunday (UTC)
+    hour_of_day: int  # 0 … 23 (UTC)
+    events: int
+
+
+def weekly_heatmap(conn: connection, dates: DateRange) -> list[HeatmapCell]:
+    """Events by UTC hour of day by day of week, every event name together."""
+    rows = _rows(
+        conn,
+        """
+        select
+            extract(isodow from event_hour at time zone 'UTC')::int,
+            extract(hour from event_hour at time zone 'UTC')::int,
+            sum(events)
+        from public.fct_activity_hourly
+        where event_hour >= %(start_at)s and event_hour < %(end_before)s
+        group by 1, 2
+        order by 1, 2
+        """,
+        dates.params(),
+    )
+    return [HeatmapCell(row[0], row[1], int(row[2])) for row in rows]
+
+
+@dataclass(frozen=True)
+class ActiveDay:
+    event_date: date
+    events: int
+    users: int
+    sessions: int
+    logged_in_users: int
+    new_clients: int
+
+
+def active_days(conn: connection, dates: DateRange) -> list[ActiveDay]:
+    """Active users and sessions per UTC day (fct_activity_daily: distinct counts per day
+    cannot be summed from hours)."""
+    rows = _rows(
+        conn,
+        """
+        select event_date, events, users, sessions, logged_in_users, new_clients
+        from public.fct_activity_daily
+        where event_date between %(start)s and %(end)s
+        order by event_date
+        """,
+        dates.params(),
+    )
+    return [ActiveDay(row[0], *(int(value) for value in row[1:])) for row in rows]
+
+
+# ---------------------------------------------------------------- Data health
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    load_id: str
+    loaded_at: datetime
+    objects: int
+    lines_loaded: int
+    lines_rejected: int
+
+
+@dataclass(frozen=True)
+class DataHealth:
+    """The warehouse's state as a whole (not filtered by the date range)."""
+
+    checked_at: datetime
+    objects_loaded: int
+    lines_loaded: int
+    lines_rejected: int  # lines the loader could not read (counted in the manifest)
+    rejected_events: int  # rows in staging.rejected_events (a whole unreadable object is one)
+    valid_events: int  # rows in clickstream_events
+    invalid_events: int  # rows in invalid_events
+    latest_event_at: datetime | None  # the latest event hour with events
+    recent_loads: tuple[LoadRun, ...]  # newest first
+
+    @property
+    def last_load(self) -> LoadRun | None:
+        return self.recent_loads[0] if self.recent_loads else None
+
+    @property
+    def duplicate_events(self) -> int:
+        """Loaded lines that repeat an event_id already kept (raw lines = valid + invalid +
+        duplicates, design.md)."""
+        return self.lines_loaded - self.valid_events - self.invalid_events
+
+    @property
+    def load_age(self) -> timedelta | None:
+        """Source freshness: how long ago the loader last loaded something."""
+        last = self.last_load
+        return None if last is None else self.checked_at - last.loaded_at
+
+
+def data_health(conn: connection, recent: int = 10) -> DataHealth:
+    (totals,) = _rows(
+        conn,
+        """
+        select
+            now(),
+            (select count(*) from staging.load_manifest),
+            (select coalesce(sum(lines_loaded), 0) from staging.load_manifest),
+            (select coalesce(sum(lines_rejected), 0) from staging.load_manifest),
+            (select count(*) from staging.rejected_events),
+            (select coalesce(sum(events), 0) from public.fct_activity_daily),
+            (select count(*) from public.invalid_events),
+            (select max(event_hour) from public.fct_activity_hourly)
+        """,
+    )
+    loads = _rows(
+        conn,
+        """
+        select load_id::text, max(loaded_at), count(*), sum(lines_loaded), sum(lines_rejected)
+        from staging.load_manifest
+        group by load_id
+        order by max(loaded_at) desc, load_id
+        limit %(recent)s
+        """,
+        {"recent": recent},
+    )
+    return DataHealth(
+        checked_at=totals[0],
+        objects_loaded=int(totals[1]),
+        lines_loaded=int(totals[2]),
+        lines_rejected=int(totals[3]),
+        rejected_events=int(totals[4]),
+        valid_events=int(totals[5]),
+        invalid_events=int(totals[6]),
+        latest_event_at=totals[7],
+        recent_loads=tuple(
+            LoadRun(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in loads
+        ),
+    )

@@ -1,0 +1,211 @@
+"""A small KNOWN warehouse for the dashboard tests: the marts the dashboards read, with the
+columns of briefs/marts.md, and the loader's status tables, filled by hand so that every
+figure on the pages can be asserted exactly.
+
+Three UTC days, 2026-11-01 (a Sunday) to 2026-11-03, three products, two loads.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from psycopg2.extensions import connection
+
+from extract_load.schema import ensure_schema
+
+FIRST_DAY = date(2026, 11, 1)
+LAST_DAY = date(2026, 11, 3)
+
+MARTS_DDL = """
+create table public.fct_funnel_daily (
+    session_date date primary key,
+    sessions int not null,
+    sessions_with_page_view int not null,
+    sessions_with_product_view int not null,
+    sessions_with_add_to_cart int not null,
+    sessions_with_checkout int not null,
+    sessions_with_purchase int not null,
+    product_view_rate numeric,
+    add_to_cart_rate numeric,
+    checkout_rate numeric,
+    purchase_rate numeric,
+    session_conversion_rate numeric
+);
+create table public.dim_products (
+    product_id text primary key,
+    product_name text,
+    category text,
+    brand text,
+    price numeric(12, 2),
+    discount_price numeric(12, 2),
+    first_seen_at timestamptz,
+    last_seen_at timestamptz
+);
+create table public.fct_product_performance_daily (
+    event_date date not null,
+    product_id text not null,
+    product_name text,
+    category text,
+    brand text,
+    views int not null,
+    add_to_carts int not null,
+    removes int not null,
+    checkouts int not null,
+    purchases int not null,
+    units int not null,
+    revenue numeric(14, 2) not null,
+    view_to_cart_rate numeric,
+    cart_to_purchase_rate numeric
+);
+create table public.fct_activity_hourly (
+    event_hour timestamptz not null,
+    event_name text not null,
+    events int not null,
+    users int not null,
+    sessions int not null
+);
+create table public.fct_activity_daily (
+    event_date date primary key,
+    events int not null,
+    users int not null,
+    sessions int not null,
+    logged_in_users int not null,
+    new_clients int not null
+);
+create table public.invalid_events (
+    s3_key text,
+    line_number integer,
+    event_id text,
+    event_name text,
+    invalid_reasons text[],
+    payload jsonb,
+    loaded_at timestamptz
+);
+"""
+
+# session_date, sessions, with page_view, product_view, add_to_cart, checkout, purchase
+FUNNEL = [
+    ("2026-11-01", 100, 95, 60, 20, 10, 5),
+    ("2026-11-02", 200, 190, 100, 40, 16, 8),
+    ("2026-11-03", 50, 50, 30, 0, 0, 0),
+]
+# product_id, name, category, brand, price
+PRODUCTS = [
+    ("p1", "Laptop Pro 14", "computers", "Acme", "1000.00"),
+    ("p2", "Wireless Mouse", "accessories", "Clicky", "20.00"),
+    ("p3", "Mechanical Keyboard", "accessories", "Acme", "60.25"),
+]
+# event_date, product_id, views, add_to_carts, removes, checkouts, purchases, units, revenue
+PRODUCT_DAYS = [
+    ("2026-11-01", "p1", 40, 10, 2, 6, 4, 5, "5000.00"),
+    ("2026-11-01", "p2", 30, 6, 1, 3, 3, 4, "80.00"),
+    ("2026-11-02", "p1", 50, 12, 0, 5, 5, 5, "5000.00"),
+    ("2026-11-02", "p3", 25, 5, 0, 2, 2, 2, "120.50"),
+    ("2026-11-03", "p2", 10, 0, 0, 0, 0, 0, "0.00"),
+]
+# event_hour (UTC), event_name, events, users, sessions
+HOURS = [
+    ("2026-11-01 09:00+00", "page_view", 10, 5, 6),
+    ("2026-11-01 09:00+00", "product_view", 4, 2, 2),
+    ("2026-11-01 10:00+00", "page_view", 6, 3, 3),
+    ("2026-11-01 10:00+00", "purchase", 1, 1, 1),
+    ("2026-11-02 09:00+00", "page_view", 20, 8, 9),
+    ("2026-11-02 23:00+00", "add_to_cart", 3, 2, 2),
+    ("2026-11-03 00:00+00", "page_view", 5, 2, 2),
+]
+# event_date, events (= the day's hours), users, sessions, logged_in_users, new_clients
+DAYS = [
+    ("2026-11-01", 21, 7, 8, 2, 3),
+    ("2026-11-02", 23, 9, 10, 4, 5),
+    ("2026-11-03", 5, 2, 2, 0, 1),
+]
+# s3_key, lines_loaded, lines_rejected, load_id, loaded_at (SQL expression)
+MANIFEST = [
+    ("events/2026/11/02/09/events-a.json", 30, 0, "00000000-0000-0000-0000-00000000000a",
+     "'2026-11-02 10:05+00'"),
+    ("events/2026/11/02/09/events-b.json", 20, 1, "00000000-0000-0000-0000-00000000000a",
+     "'2026-11-02 10:05+00'"),
+    # The latest load was half an hour ago, so the page says the data is fresh.
+    ("events/2026/11/03/00/events-c.json", 3, 0, "00000000-0000-0000-0000-00000000000b",
+     "now() - interval '30 minutes'"),
+]  # fmt: skip
+INVALID_EVENTS = 2
+LINES_LOADED = 53
+VALID_EVENTS = 49  # sum of DAYS' events: 53 loaded = 49 valid + 2 invalid + 2 duplicates
+
+
+def create_marts(conn: connection) -> None:
+    """The empty marts and loader tables (as after a first `dbt build` on no data)."""
+    ensure_schema(conn)
+    with conn.cursor() as cursor:
+        cursor.execute(MARTS_DDL)
+    conn.commit()
+
+
+def fill_known_data(conn: connection) -> None:
+    with conn.cursor() as cursor:
+        for row in FUNNEL:
+            cursor.execute(
+                """
+                insert into public.fct_funnel_daily values (
+                    %s, %s, %s, %s, %s, %s, %s,
+                    %s::numeric / nullif(%s, 0), %s::numeric / nullif(%s, 0),
+                    %s::numeric / nullif(%s, 0), %s::numeric / nullif(%s, 0),
+                    %s::numeric / nullif(%s, 0)
+                )
+                """,
+                (*row, row[3], row[1], row[4], row[3], row[5], row[4], row[6], row[5], row[6],
+                 row[1]),
+            )  # fmt: skip
+        for product_id, name, category, brand, price in PRODUCTS:
+            cursor.execute(
+                "insert into public.dim_products values (%s, %s, %s, %s, %s, null,"
+                " '2026-11-01 09:00+00', '2026-11-03 00:00+00')",
+                (product_id, name, category, brand, price),
+            )
+        names = {row[0]: row[1:4] for row in PRODUCTS}
+        for (
+            day,
+            product_id,
+            views,
+            carts,
+            removes,
+            checkouts,
+            purchases,
+            units,
+            revenue,
+        ) in PRODUCT_DAYS:
+            cursor.execute(
+                """
+                insert into public.fct_product_performance_daily values (
+                    %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s::numeric / nullif(%s, 0), %s::numeric / nullif(%s, 0)
+                )
+                """,
+                (day, product_id, *names[product_id], views, carts, removes, checkouts,
+                 purchases, units, revenue, carts, views, purchases, carts),
+            )  # fmt: skip
+        cursor.executemany(
+            "insert into public.fct_activity_hourly values (%s, %s, %s, %s, %s)", HOURS
+        )
+        cursor.executemany(
+            "insert into public.fct_activity_daily values (%s, %s, %s, %s, %s, %s)", DAYS
+        )
+        for line in range(1, INVALID_EVENTS + 1):
+            cursor.execute(
+                "insert into public.invalid_events values (%s, %s, null, 'page_view',"
+                " array['event_id is missing'], '{}'::jsonb, '2026-11-02 10:05+00')",
+                ("events/2026/11/02/09/events-a.json", line),
+            )
+        for s3_key, loaded, rejected, load_id, loaded_at in MANIFEST:
+            cursor.execute(
+                "insert into staging.load_manifest"
+                " (s3_key, etag, size_bytes, lines_loaded, lines_rejected, loaded_at, load_id)"
+                f" values (%s, 'etag', 1000, %s, %s, {loaded_at}, %s)",
+                (s3_key, loaded, rejected, load_id),
+            )
+        cursor.execute(
+            "insert into staging.rejected_events (s3_key, line_number, reason, raw_line)"
+            " values ('events/2026/11/02/09/events-b.json', 7, 'not JSON', '{oops')"
+        )
+    conn.commit()

@@ -1,0 +1,233 @@
+"""The dashboards' data functions and pages against a real PostgreSQL holding a small known
+warehouse (tests/dashboard_data.py): the exact numbers the pages show."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from psycopg2.extensions import connection
+
+from clickstream.errors import WarehouseUnreachableError
+from clickstream.warehouse import connect
+from dashboard import app, queries
+from dashboard.queries import DateRange, EventCount, HeatmapCell, ProductFilter
+from tests import dashboard_data
+
+ALL_DAYS = DateRange(dashboard_data.FIRST_DAY, dashboard_data.LAST_DAY)
+SECOND_DAY = DateRange(date(2026, 11, 2), date(2026, 11, 2))
+THIRD_DAY = DateRange(date(2026, 11, 3), date(2026, 11, 3))
+
+
+@pytest.fixture(scope="module")
+def known(module_warehouse_db: str) -> Iterator[connection]:
+    """A read-only dashboard connection to the known warehouse."""
+    with connect() as conn:
+        dashboard_data.create_marts(conn)
+        dashboard_data.fill_known_data(conn)
+    conn.close()
+    with queries.warehouse() as conn:
+        yield conn
+
+
+def test_the_date_filter_defaults_to_the_days_with_events(known: connection) -> None:
+    assert queries.data_date_range(known) == ALL_DAYS
+
+
+def test_funnel_sums_the_days_and_rates_each_step_against_the_previous(
+    known: connection,
+) -> None:
+    summary = queries.funnel_summary(known, ALL_DAYS)
+    assert summary.sessions == 350
+    assert [(step.step, step.sessions) for step in summary.steps] == [
+        ("page_view", 335),
+        ("product_view", 190),
+        ("add_to_cart", 60),
+        ("checkout", 26),
+        ("purchase", 13),
+    ]
+    rates = [step.step_rate for step in summary.steps]
+    assert rates == pytest.approx([335 / 350, 190 / 335, 60 / 190, 26 / 60, 0.5])
+    assert summary.steps[-1].overall_rate == pytest.approx(13 / 350)
+    assert summary.session_conversion_rate == pytest.approx(13 / 350)
+
+    second_day = queries.funnel_summary(known, SECOND_DAY)
+    assert (second_day.sessions, second_day.steps[-1].sessions) == (200, 8)
+
+
+def test_funnel_trend_has_a_row_per_day_and_no_rate_without_a_denominator(
+    known: connection,
+) -> None:
+    days = queries.funnel_daily(known, ALL_DAYS)
+    assert [day.session_date for day in days] == [date(2026, 11, d) for d in (1, 2, 3)]
+    assert days[0].session_conversion_rate == pytest.approx(0.05)
+    assert days[1].add_to_cart_rate == pytest.approx(0.4)
+    third = days[2]
+    assert third.add_to_cart_rate == 0  # no carts out of 30 product-viewing sessions
+    assert (third.checkout_rate, third.purchase_rate) == (None, None)  # 0 / 0
+
+
+def test_product_totals_follow_the_category_and_brand_filters(known: connection) -> None:
+    everything = queries.product_totals(known, ALL_DAYS, ProductFilter())
+    assert (everything.products, everything.views, everything.add_to_carts) == (3, 155, 33)
+    assert (everything.purchases, everything.units) == (14, 16)
+    assert everything.revenue == Decimal("10200.50")
+    assert everything.view_to_cart_rate == pytest.approx(33 / 155)
+    assert everything.cart_to_purchase_rate == pytest.approx(14 / 33)
+
+    accessories = queries.product_totals(known, ALL_DAYS, ProductFilter(category="accessories"))
+    assert (accessories.products, accessories.views, accessories.revenue) == (
+        2,
+        65,
+        Decimal("200.50"),
+    )
+    acme = queries.product_totals(known, ALL_DAYS, ProductFilter(brand="Acme"))
+    assert (acme.products, acme.views, acme.revenue) == (2, 115, Decimal("10120.50"))
+    nothing = queries.product_totals(
+        known, THIRD_DAY, ProductFilter(category="computers", brand="Acme")
+    )
+    assert (nothing.products, nothing.views, nothing.view_to_cart_rate) == (0, 0, None)
+
+
+def test_top_products_rank_by_the_chosen_metric(known: connection) -> None:
+    by_views = queries.top_products(known, ALL_DAYS, ProductFilter(), by="views")
+    assert [(row.product_id, row.views) for row in by_views] == [
+        ("p1", 90),
+        ("p2", 40),
+        ("p3", 25),
+    ]
+    laptop = by_views[0]
+    assert (laptop.product_name, laptop.category, laptop.brand) == (
+        "Laptop Pro 14",
+        "computers",
+        "Acme",
+    )
+    assert laptop.view_to_cart_rate == pytest.approx(22 / 90)
+    assert laptop.cart_to_purchase_rate == pytest.approx(9 / 22)
+
+    by_revenue = queries.top_products(known, ALL_DAYS, ProductFilter(), by="revenue")
+    assert [(row.product_id, row.revenue) for row in by_revenue] == [
+        ("p1", Decimal("10000.00")),
+        ("p3", Decimal("120.50")),
+        ("p2", Decimal("80.00")),
+    ]
+    top_two = queries.top_products(known, ALL_DAYS, ProductFilter(), by="purchases", limit=2)
+    assert [(row.product_id, row.purchases) for row in top_two] == [("p1", 9), ("p2", 3)]
+    with pytest.raises(ValueError, match="cannot rank products by 'price'"):
+        queries.top_products(known, ALL_DAYS, ProductFilter(), by="price")  # type: ignore[arg-type]
+
+
+def test_filter_choices_come_from_the_products_dimension(known: connection) -> None:
+    assert queries.product_categories(known) == ["accessories", "computers"]
+    assert queries.product_brands(known) == ["Acme", "Clicky"]
+    assert queries.product_brands(known, "computers") == ["Acme"]
+
+
+def test_activity_counts_by_hour_day_and_weekday(known: connection) -> None:
+    hours = queries.events_per_hour(known, ALL_DAYS)
+    assert len(hours) == len(dashboard_data.HOURS)
+    assert sum(hour.events for hour in hours) == dashboard_data.VALID_EVENTS
+    # The range ends at the end of its last UTC day: 23:00 is in, midnight after is not.
+    assert queries.events_per_hour(known, SECOND_DAY) == [
+        EventCount(datetime(2026, 11, 2, 9, tzinfo=UTC), "page_view", 20),
+        EventCount(datetime(2026, 11, 2, 23, tzinfo=UTC), "add_to_cart", 3),
+    ]
+    assert queries.events_per_day(known, ALL_DAYS) == [
+        EventCount(date(2026, 11, 1), "page_view", 16),
+        EventCount(date(2026, 11, 1), "product_view", 4),
+        EventCount(date(2026, 11, 1), "purchase", 1),
+        EventCount(date(2026, 11, 2), "add_to_cart", 3),
+        EventCount(date(2026, 11, 2), "page_view", 20),
+        EventCount(date(2026, 11, 3), "page_view", 5),
+    ]
+    assert queries.weekly_heatmap(known, ALL_DAYS) == [
+        HeatmapCell(1, 9, 20),  # Monday 2 November
+        HeatmapCell(1, 23, 3),
+        HeatmapCell(2, 0, 5),
+        HeatmapCell(7, 9, 14),  # Sunday 1 November
+        HeatmapCell(7, 10, 7),
+    ]
+    days = queries.active_days(known, ALL_DAYS)
+    assert [(d.event_date.day, d.users, d.sessions, d.new_clients) for d in days] == [
+        (1, 7, 8, 3),
+        (2, 9, 10, 5),
+        (3, 2, 2, 1),
+    ]
+
+
+def test_data_health_reconciles_loaded_lines_with_the_marts(known: connection) -> None:
+    health = queries.data_health(known)
+    assert (health.objects_loaded, health.lines_loaded, health.lines_rejected) == (3, 53, 1)
+    assert (health.valid_events, health.invalid_events, health.duplicate_events) == (49, 2, 2)
+    assert health.rejected_events == 1
+    assert health.latest_event_at == datetime(2026, 11, 3, tzinfo=UTC)
+    assert [
+        (load.objects, load.lines_loaded, load.lines_rejected) for load in health.recent_loads
+    ] == [
+        (1, 3, 0),
+        (2, 50, 1),
+    ]
+    assert health.load_age is not None
+    assert timedelta(minutes=29) < health.load_age < timedelta(hours=1)
+
+
+def test_pages_show_the_numbers(known: connection) -> None:
+    funnel = str(app.funnel_page(known, ALL_DAYS))
+    assert '<span id="kpi-sessions">350</span>' in funnel
+    assert '<span id="kpi-conversion">3.7%</span>' in funnel
+    assert '<span id="kpi-purchase-rate">50.0%</span>' in funnel
+    products = str(app.products_page(known, ALL_DAYS, ProductFilter(), "revenue"))
+    assert '<span id="kpi-revenue">10,200.50</span>' in products
+    assert "Laptop Pro 14 (p1)" in products
+    activity = str(app.activity_page(known, SECOND_DAY))
+    assert '<span id="kpi-events">23</span>' in activity
+    health = str(app.health_page(known))
+    assert '<span id="kpi-duplicates">2</span>' in health
+    assert "Fresh: the last load was 30 min ago." in health
+
+
+def test_an_empty_warehouse_gives_empty_results_and_says_so(warehouse_db: str) -> None:
+    with connect() as conn:
+        dashboard_data.create_marts(conn)
+    conn.close()
+    with queries.warehouse() as conn:
+        assert queries.data_date_range(conn) is None
+        assert queries.funnel_summary(conn, ALL_DAYS).sessions == 0
+        assert queries.top_products(conn, ALL_DAYS, ProductFilter()) == []
+        assert queries.events_per_hour(conn, ALL_DAYS) == []
+        health = queries.data_health(conn)
+        assert (health.lines_loaded, health.last_load, health.load_age) == (0, None, None)
+        assert "No sessions between 2026-11-01 and 2026-11-03" in str(
+            app.funnel_page(conn, ALL_DAYS)
+        )
+        assert "Stale: the last load was never" in str(app.health_page(conn))
+
+
+def test_a_warehouse_without_marts_asks_for_a_build(warehouse_db: str) -> None:
+    with (
+        pytest.raises(queries.MartsNotBuiltError, match="no marts yet"),
+        queries.warehouse() as conn,
+    ):
+        queries.data_date_range(conn)
+    page = str(app._guarded(lambda conn: app.funnel_page(conn, ALL_DAYS)))
+    assert app.NOT_BUILT_MESSAGE.split(":")[0] in page
+    assert "Traceback" not in page
+
+
+def test_an_unreachable_warehouse_gives_one_friendly_sentence(
+    services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", port)
+    with pytest.raises(WarehouseUnreachableError, match="cannot reach the warehouse"):
+        queries.warehouse().__enter__()
+    page = str(app._guarded(app.health_page))
+    assert app.UNREACHABLE_MESSAGE in page
+    assert "Traceback" not in page
+    assert port not in page
