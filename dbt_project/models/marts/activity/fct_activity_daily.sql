@@ -1,0 +1,54 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_date',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['event_date'], 'unique': true},
+        ],
+    )
+}}
+-- One row per event_date (UTC): events, active users and sessions, logged-in users and new
+-- clients. Distinct counts over a day cannot be summed from hours, hence this model;
+-- incremental runs recompute every day that received events since the last run, whole.
+
+with events as (
+    select * from {{ ref('clickstream_events') }}
+),
+
+{% if is_incremental() %}
+    touched_dates as (
+        select distinct event_date
+        from events
+        where loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
+    ),
+
+    day_events as (
+        select events.*
+        from events
+        inner join touched_dates
+            on events.event_date = touched_dates.event_date
+    ),
+{% else %}
+    day_events as (
+        select * from events
+    ),
+{% endif %}
+
+final as (
+    select
+        event_date,
+        count(*)::integer as events,
+        count(distinct coalesce(user_id, client_id))::integer as users,
+        count(distinct session_id)::integer as sessions,
+        count(distinct user_id) filter (
+            where user_login_state = 'logged_in'
+        )::integer as logged_in_users,
+        count(distinct client_id) filter (where is_first_visit)::integer as new_clients,
+        max(loaded_at) as last_loaded_at
+    from day_events
+    group by event_date
+)
+
+select * from final

@@ -1,0 +1,99 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_id',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+            {'columns': ['session_id']},
+            {'columns': ['event_timestamp']},
+            {'columns': ['event_date']},
+            {'columns': ['context_product_id', 'event_date']},
+        ],
+    )
+}}
+-- One row per distinct valid event_id. Among the valid lines that share an event_id the first
+-- received wins (received_at, then s3_key, then line_number). Incremental runs read only the
+-- lines loaded since the last run (minus the lookback) and insert a line's event unless the
+-- table already holds a copy received before it; a copy received earlier than the one kept
+-- (a late object) replaces it, so the table is always what a full refresh would build.
+-- invalid_events runs first: it reads this table's watermark as it was before this run.
+-- depends_on: {{ ref('invalid_events') }}
+
+with classified as (
+    select * from {{ ref('int_events_classified') }}
+    where
+        is_valid
+        {% if is_incremental() %}
+            and loaded_at >= {{ loaded_at_window_start(this) }}
+        {% endif %}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by received_at, s3_key, line_number
+        ) as copy_number
+    from classified
+),
+
+first_copies as (
+    select * from ranked
+    where copy_number = 1
+),
+
+{% if is_incremental() %}
+    first_copies_not_kept_yet as (
+        select first_copies.*
+        from first_copies
+        left join {{ this }} as kept
+            on first_copies.event_id = kept.event_id
+        where
+            kept.event_id is null
+            or (first_copies.received_at, first_copies.s3_key, first_copies.line_number)
+            < (kept.received_at, kept.s3_key, kept.line_number)
+    ),
+{% else %}
+    first_copies_not_kept_yet as (
+        select * from first_copies
+    ),
+{% endif %}
+
+final as (
+    select
+        event_id::text as event_id,
+        event_timestamp::timestamptz as event_timestamp,
+        event_name::text as event_name,
+        user_id::text as user_id,
+        user_login_state::text as user_login_state,
+        identity_source::text as identity_source,
+        client_id::text as client_id,
+        session_id::text as session_id,
+        is_first_visit::boolean as is_first_visit,
+        context_product_id::text as context_product_id,
+        context_product_name::text as context_product_name,
+        context_product_category::text as context_product_category,
+        context_product_brand::text as context_product_brand,
+        context_product_price::numeric(12, 2) as context_product_price,
+        context_product_discount_price::numeric(12, 2) as context_product_discount_price,
+        context_product_url_path::text as context_product_url_path,
+        page_url::text as page_url,
+        page_path::text as page_path,
+        page_title::text as page_title,
+        page_referrer::text as page_referrer,
+        product_quantity::integer as product_quantity,
+        order_id::text as order_id,
+        order_currency::text as order_currency,
+        received_at::timestamptz as received_at,
+        loaded_at::timestamptz as loaded_at,
+        (event_timestamp at time zone 'UTC')::date as event_date,
+        s3_key::text as s3_key,
+        line_number::integer as line_number
+    from first_copies_not_kept_yet
+)
+
+select * from final

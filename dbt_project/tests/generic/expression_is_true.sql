@@ -1,0 +1,9 @@
+{#
+    Fails on every row of `model` where `expression` is not true (a null counts as a
+    failure unless the expression handles it).
+#}
+{% test expression_is_true(model, expression) %}
+    select *
+    from {{ model }}
+    where not coalesce({{ expression }}, false)
+{% endtest %}
