@@ -249,6 +249,8 @@ def read_body(event: Mapping[str, Any], limit: int) -> bytes:
             raise RequestRejectedError(400, "body: is not valid base64") from None
     else:
         raw = body.encode("utf-8")
+    if len(raw) > limit:
+        raise _too_large(limit)
     if _content_encoding(event) == "gzip":
         raw = gunzip_bounded(raw, limit)
     if len(raw) > limit:

@@ -8,14 +8,17 @@ from typing import Any
 
 import pytest
 
+from clickstream.config import PROJECT_ROOT
 from clickstream.contract import (
     EVENT_NAMES,
+    EXAMPLE_EVENT,
     MAX_EVENTS_PER_REQUEST,
     EnvelopeError,
     apply_defaults,
     events_of,
     json_schema,
     main,
+    markdown_document,
     markdown_table,
     validate_event,
 )
@@ -382,3 +385,12 @@ def test_the_docs_come_from_the_same_tables(capsys: pytest.CaptureFixture[str]) 
     ]
     assert schema["properties"]["event_name"]["enum"] == list(EVENT_NAMES)
     assert schema["properties"]["ingest"] is False
+
+
+def test_docs_contract_md_is_the_generated_document() -> None:
+    committed = (PROJECT_ROOT / "docs" / "contract.md").read_text()
+    assert committed == markdown_document(), "run `make contract-docs` and commit docs/contract.md"
+
+
+def test_the_documented_example_is_valid() -> None:
+    assert validate_event(EXAMPLE_EVENT) == []

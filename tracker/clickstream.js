@@ -1,0 +1,406 @@
+/*
+ * clickstream.js: the browser tracker for POST /clickstream (event contract v1).
+ * No dependencies, no build step. Embed it once per page:
+ *
+ *   <script src="/clickstream.js" data-endpoint="/clickstream"></script>
+ *   <script>
+ *     clickstream.track("add_to_cart", {id: "P0001", name: "...", price: 1899, quantity: 1});
+ *   </script>
+ *
+ * What it does:
+ * - client id: a UUID kept in localStorage (anonymous, per browser);
+ * - session id: a new one after 30 minutes without an event;
+ * - a page_view on load (data-auto-page-view="false" turns it off);
+ * - track(eventName, product, order) queues an event; the queue is sent in batches (every
+ *   second, or at once when 10 events wait) with fetch, and with fetch(..., {keepalive: true})
+ *   (sendBeacon when fetch is missing) when the page is hidden or left;
+ * - unsent events live in localStorage, so a reload or the next page sends them; a failed
+ *   send is retried with exponential backoff (1 s doubling to 60 s, with jitter);
+ * - the queue is bounded (500 events): past that the oldest are dropped, with a warning.
+ * Delivery is at least once: an event sent while the page unloads may be sent again by the
+ * next page; the warehouse keeps one row per event_id.
+ */
+(function (window, document) {
+  "use strict";
+
+  var VERSION = "1.0.0";
+  var KEY_PREFIX = "clickstream.";
+  var SESSION_TIMEOUT_MS = 30 * 60 * 1000;
+  var FLUSH_INTERVAL_MS = 1000;
+  var FLUSH_AT_EVENTS = 10;
+  var MAX_BATCH_EVENTS = 50;
+  var MAX_BATCH_BYTES = 60000; // keepalive requests may carry 64 KiB in all
+  var MAX_QUEUE_EVENTS = 500;
+  var MAX_TEXT = 2048; // contract: page fields and product texts
+  var MAX_ID = 128; // contract: ids
+  var RETRY_BASE_MS = 1000;
+  var RETRY_MAX_MS = 60000;
+  var EVENT_NAMES = ["page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout", "purchase"];
+
+  var script = document.currentScript;
+  var config = {
+    endpoint: (script && script.getAttribute("data-endpoint")) || "/clickstream",
+    autoPageView: !script || script.getAttribute("data-auto-page-view") !== "false",
+    debug: !!(script && script.getAttribute("data-debug") === "true")
+  };
+
+  // ------------------------------------------------------------------ storage
+
+  var memoryStore = {};
+  function load(name) {
+    try {
+      var text = window.localStorage.getItem(KEY_PREFIX + name);
+      return text === null ? null : JSON.parse(text);
+    } catch (error) {
+      return Object.prototype.hasOwnProperty.call(memoryStore, name) ? memoryStore[name] : null;
+    }
+  }
+  function save(name, value) {
+    memoryStore[name] = value;
+    try {
+      window.localStorage.setItem(KEY_PREFIX + name, JSON.stringify(value));
+    } catch (error) {
+      // Private mode or a full quota: the in-memory copy still works for this page.
+    }
+  }
+
+  // ------------------------------------------------------------------ ids and times
+
+  function uuid() {
+    var crypto = window.crypto;
+    if (crypto && typeof crypto.randomUUID === "function") {
+      return crypto.randomUUID();
+    }
+    var bytes = new Uint8Array(16);
+    if (crypto && typeof crypto.getRandomValues === "function") {
+      crypto.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    var hex = [];
+    for (var j = 0; j < 16; j++) hex.push((bytes[j] + 0x100).toString(16).slice(1));
+    return hex.slice(0, 4).join("") + "-" + hex.slice(4, 6).join("") + "-" +
+      hex.slice(6, 8).join("") + "-" + hex.slice(8, 10).join("") + "-" + hex.slice(10).join("");
+  }
+
+  function pad(number, width) {
+    var text = String(Math.abs(number));
+    while (text.length < width) text = "0" + text;
+    return text;
+  }
+
+  // RFC 3339 in the browser's own offset, with milliseconds: 2026-03-02T18:04:05.123+01:00
+  function timestamp(date) {
+    var offset = -date.getTimezoneOffset();
+    var sign = offset >= 0 ? "+" : "-";
+    return pad(date.getFullYear(), 4) + "-" + pad(date.getMonth() + 1, 2) + "-" +
+      pad(date.getDate(), 2) + "T" + pad(date.getHours(), 2) + ":" + pad(date.getMinutes(), 2) +
+      ":" + pad(date.getSeconds(), 2) + "." + pad(date.getMilliseconds(), 3) + sign +
+      pad(Math.floor(Math.abs(offset) / 60), 2) + ":" + pad(Math.abs(offset) % 60, 2);
+  }
+
+  function cut(value, limit) {
+    if (value === undefined || value === null) return null;
+    var text = String(value);
+    return text.length > limit ? text.slice(0, limit) : text;
+  }
+
+  // ------------------------------------------------------------------ identity
+
+  function clientId() {
+    var id = load("client_id");
+    if (typeof id !== "string" || !id) {
+      id = uuid();
+      save("client_id", id);
+    }
+    return id;
+  }
+
+  // Returns the current session, starting a new one after 30 minutes of inactivity.
+  function touchSession(now) {
+    var session = load("session");
+    if (!session || typeof session.id !== "string" || now - session.last_event_at > SESSION_TIMEOUT_MS) {
+      session = { id: uuid(), started_at: now, last_event_at: now };
+      if (load("first_session_id") === null) {
+        save("first_session_id", session.id);
+      }
+    }
+    session.last_event_at = now;
+    save("session", session);
+    return session;
+  }
+
+  var user = load("user") || { user_id: null, identity_source: null };
+
+  // ------------------------------------------------------------------ events
+
+  function pageContext() {
+    return {
+      url: cut(window.location.href, MAX_TEXT),
+      path: cut(window.location.pathname, MAX_TEXT),
+      title: cut(document.title, MAX_TEXT),
+      referrer: cut(document.referrer, MAX_TEXT)
+    };
+  }
+
+  function productContext(product) {
+    var result = {};
+    for (var key in product) {
+      if (Object.prototype.hasOwnProperty.call(product, key) && product[key] !== undefined) {
+        result[key] = product[key];
+      }
+    }
+    result.id = cut(product.id, MAX_ID);
+    ["name", "category", "brand", "url_path"].forEach(function (key) {
+      if (key in result) result[key] = cut(result[key], MAX_TEXT);
+    });
+    return result;
+  }
+
+  function buildEvent(eventName, product, order) {
+    var now = new Date();
+    var session = touchSession(now.getTime());
+    var event = {
+      event_id: uuid(),
+      event_timestamp: timestamp(now),
+      event_name: eventName,
+      session_id: session.id,
+      client_id: clientId(),
+      user_id: user.user_id,
+      user_login_state: user.user_id ? "logged_in" : "guest",
+      identity_source: user.user_id ? user.identity_source : null,
+      is_first_visit: load("first_session_id") === session.id,
+      page: pageContext()
+    };
+    var context = {};
+    if (product) context.product = productContext(product);
+    if (order) context.order = { order_id: cut(order.order_id, MAX_ID), currency: order.currency || null };
+    if (product || order) event.context = context;
+    return event;
+  }
+
+  // ------------------------------------------------------------------ queue
+
+  var queue = load("queue");
+  if (!Array.isArray(queue)) queue = [];
+  var inFlight = 0; // events being sent right now (still in the queue until acknowledged)
+  var attempt = 0; // failed sends in a row, for the backoff
+  var nextTryAt = 0;
+  var timer = null;
+  var batchLimit = MAX_BATCH_EVENTS;
+
+  function log() {
+    if (config.debug && window.console) window.console.log.apply(window.console, arguments);
+  }
+  function warn() {
+    if (window.console) window.console.warn.apply(window.console, arguments);
+  }
+
+  function persist() {
+    save("queue", queue);
+  }
+
+  function enqueue(event) {
+    queue.push(event);
+    if (queue.length > MAX_QUEUE_EVENTS) {
+      var dropped = queue.splice(0, queue.length - MAX_QUEUE_EVENTS);
+      inFlight = Math.max(0, inFlight - dropped.length);
+      warn("clickstream: queue full, dropped the " + dropped.length + " oldest events");
+    }
+    persist();
+    schedule(queue.length >= FLUSH_AT_EVENTS ? 0 : FLUSH_INTERVAL_MS);
+  }
+
+  function schedule(delay) {
+    if (timer !== null) return;
+    var wait = Math.max(delay, nextTryAt - Date.now(), 0);
+    timer = window.setTimeout(function () {
+      timer = null;
+      flush();
+    }, wait);
+  }
+
+  // The first events of the queue that fit one request (count and bytes).
+  function nextBatch() {
+    var batch = [];
+    var bytes = 20;
+    for (var i = 0; i < queue.length && batch.length < batchLimit; i++) {
+      var size = JSON.stringify(queue[i]).length * 3 + 1; // worst case UTF-8
+      if (batch.length && bytes + size > MAX_BATCH_BYTES) break;
+      batch.push(queue[i]);
+      bytes += size;
+    }
+    return batch;
+  }
+
+  function removeFromQueue(batch) {
+    var sent = {};
+    batch.forEach(function (event) { sent[event.event_id] = true; });
+    queue = queue.filter(function (event) { return !sent[event.event_id]; });
+    persist();
+  }
+
+  function retryLater(reason) {
+    attempt += 1;
+    var delay = Math.min(RETRY_BASE_MS * Math.pow(2, attempt - 1), RETRY_MAX_MS);
+    delay = delay / 2 + Math.random() * delay / 2; // jitter: not every tab at once
+    nextTryAt = Date.now() + delay;
+    log("clickstream: send failed (" + reason + "), retry in " + Math.round(delay) + " ms");
+    schedule(delay);
+  }
+
+  function handleAnswer(batch, status, answer) {
+    if (status === 200 || status === 400) {
+      // 400: every event broke the contract; sending them again cannot help.
+      (answer && answer.rejected || []).forEach(function (rejection) {
+        warn("clickstream: event rejected", rejection.event_id, rejection.errors);
+      });
+      removeFromQueue(batch);
+      attempt = 0;
+      nextTryAt = 0;
+      batchLimit = MAX_BATCH_EVENTS;
+      if (queue.length) schedule(0);
+    } else if (status === 413 && batch.length > 1) {
+      batchLimit = Math.max(1, Math.floor(batch.length / 2));
+      schedule(0);
+    } else if (status === 429 || status >= 500 || status === 0) {
+      retryLater("HTTP " + status);
+    } else {
+      // 403, 405, 413 for one event, 415: a setup problem; retrying will not fix it.
+      warn("clickstream: endpoint refused " + batch.length + " events", status, answer);
+      removeFromQueue(batch);
+    }
+  }
+
+  // Sends the next batch; resolves when it is answered. While the page is hidden or being
+  // left, everything waiting goes out with keepalive (or a beacon) without waiting.
+  function flush(unloading) {
+    if (!queue.length) return Promise.resolve();
+    if (unloading) {
+      sendAllForUnload();
+      return Promise.resolve();
+    }
+    if (inFlight > 0) return Promise.resolve();
+    if (Date.now() < nextTryAt) {
+      schedule(0);
+      return Promise.resolve();
+    }
+    var batch = nextBatch();
+    inFlight = batch.length;
+    var body = JSON.stringify({ events: batch });
+    if (typeof window.fetch !== "function") {
+      inFlight = 0;
+      var queued = sendBeacon(body);
+      if (queued) removeFromQueue(batch); else retryLater("beacon refused");
+      return Promise.resolve();
+    }
+    return window.fetch(config.endpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: body,
+      keepalive: body.length < MAX_BATCH_BYTES,
+      credentials: "omit"
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (answer) {
+        inFlight = 0;
+        handleAnswer(batch, response.status, answer);
+      });
+    }, function (error) {
+      inFlight = 0;
+      retryLater(error && error.message ? error.message : "network error");
+    });
+  }
+
+  function sendBeacon(body) {
+    if (!window.navigator || typeof window.navigator.sendBeacon !== "function") return false;
+    try {
+      return window.navigator.sendBeacon(config.endpoint, new Blob([body], { type: "application/json" }));
+    } catch (error) {
+      return false;
+    }
+  }
+
+  // The page may be gone in a moment: send every batch now. The events stay in localStorage
+  // until an answer arrives, so the next page sends again what did not get through.
+  function sendAllForUnload() {
+    var pending = queue.slice();
+    while (pending.length) {
+      var batch = [];
+      var bytes = 20;
+      while (pending.length && batch.length < batchLimit) {
+        var size = JSON.stringify(pending[0]).length * 3 + 1;
+        if (batch.length && bytes + size > MAX_BATCH_BYTES) break;
+        batch.push(pending.shift());
+        bytes += size;
+      }
+      sendOneForUnload(batch);
+    }
+  }
+
+  function sendOneForUnload(batch) {
+    var body = JSON.stringify({ events: batch });
+    if (typeof window.fetch === "function") {
+      try {
+        window.fetch(config.endpoint, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: body,
+          keepalive: true,
+          credentials: "omit"
+        }).then(function (response) {
+          if (response.status === 200 || response.status === 400) removeFromQueue(batch);
+        }, function () { /* still in localStorage: the next page retries */ });
+        return;
+      } catch (error) {
+        // Too many keepalive bytes in flight: fall back to a beacon.
+      }
+    }
+    sendBeacon(body);
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  function track(eventName, product, order) {
+    if (EVENT_NAMES.indexOf(eventName) < 0) {
+      warn("clickstream: unknown event name " + eventName + " (expected one of " + EVENT_NAMES.join(", ") + ")");
+      return null;
+    }
+    var event = buildEvent(eventName, product || null, order || null);
+    enqueue(event);
+    log("clickstream: queued", event);
+    return event.event_id;
+  }
+
+  function setUser(userId, identitySource) {
+    user = {
+      user_id: userId ? cut(userId, MAX_ID) : null,
+      identity_source: userId ? cut(identitySource || null, MAX_ID) : null
+    };
+    save("user", user);
+  }
+
+  window.addEventListener("pagehide", function () { flush(true); });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") flush(true);
+  });
+
+  window.clickstream = {
+    version: VERSION,
+    track: track,
+    pageView: function () { return track("page_view"); },
+    setUser: setUser,
+    flush: function () { return flush(false); },
+    // How many events wait to be acknowledged (for tests and the curious).
+    pending: function () { return queue.length; },
+    clientId: clientId,
+    sessionId: function () { var s = load("session"); return s ? s.id : null; },
+    configure: function (options) {
+      for (var key in options) if (Object.prototype.hasOwnProperty.call(options, key)) config[key] = options[key];
+    }
+  };
+
+  if (config.autoPageView) track("page_view");
+  if (queue.length) schedule(0); // events left by an earlier page
+})(window, document);
