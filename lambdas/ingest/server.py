@@ -203,7 +203,12 @@ def make_server(
 def running_server(**options: Any) -> Iterator[IngestServer]:
     """A server answering on a background thread for the length of the block (tests, bench)."""
     server = make_server(**{"port": 0, **options})
-    thread = threading.Thread(target=server.serve_forever, name="ingest-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="ingest-server",
+        daemon=True,
+    )
     thread.start()
     try:
         yield server
