@@ -321,7 +321,7 @@ def health_page(conn: connection) -> ui.Tag:
         kpi_row(
             kpi(
                 "last-load",
-                "Last load",
+                "Last load (UTC)",
                 utc(last.loaded_at if last else None),
                 age(health.load_age),
             ),
@@ -335,7 +335,7 @@ def health_page(conn: connection) -> ui.Tag:
                 "rejected",
                 "Rejected lines",
                 count(health.lines_rejected),
-                f"rows in staging.rejected_events: {count(health.rejected_events)}",
+                f"{count(health.rejected_events)} with reasons in staging.rejected_events",
             ),
         ),
         ui.layout_columns(
@@ -456,7 +456,12 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
             )
 
         input.all_dates()  # re-read when asked for every date
-        return _guarded(note)
+        try:
+            with queries.warehouse() as conn:
+                return note(conn)
+        except (WarehouseUnreachableError, MartsNotBuiltError):
+            # The page itself says why in full.
+            return ui.p("No data to show.", class_="small text-muted", id="data-range")
 
     @reactive.effect
     @reactive.event(input.all_dates)

@@ -1,0 +1,209 @@
+"""The dashboards in a real browser: Debian's headless Chromium driven by Playwright, against
+the app served on a free port over the small known warehouse (tests/dashboard_data.py).
+Screenshots go to test-results/dashboard/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from clickstream.config import PROJECT_ROOT
+from clickstream.warehouse import connect
+from dashboard import screenshots
+from tests import dashboard_data
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        screenshots.chromium_path() is None,
+        reason="Debian's chromium is missing (apt-get install chromium chromium-driver)",
+    ),
+]
+
+SCREENSHOTS = PROJECT_ROOT / "test-results" / "dashboard"
+EXPECT_TIMEOUT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def known_warehouse(module_warehouse_db: str) -> str:
+    with connect() as conn:
+        dashboard_data.create_marts(conn)
+        dashboard_data.fill_known_data(conn)
+    conn.close()
+    return module_warehouse_db
+
+
+def _serve(environment: dict[str, str]) -> Iterator[str]:
+    """Run `python -m dashboard` on a free port until the test module is done."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = (SCREENSHOTS / f"app-{port}.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the dashboard did not start; see {log.name}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(known_warehouse: str) -> Iterator[str]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield from _serve(dict(os.environ, PGDATABASE=known_warehouse))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with screenshots.chromium() as browser:
+        yield browser
+
+
+def _kpi(page: Page, name: str) -> Locator:
+    return page.locator(f".tab-pane.active #kpi-{name}")
+
+
+def _set_dates(page: Page, start: str, end: str) -> None:
+    """Type the dates into the shared date-range input, as a person would."""
+    for index, value in enumerate((start, end)):
+        field = page.locator("#dates input").nth(index)
+        field.click()
+        field.press("Control+A")
+        field.type(value)
+        field.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
+    dashboard_url: str, browser: Browser
+) -> None:
+    page = browser.new_page(viewport=screenshots.VIEWPORT)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(dashboard_url)
+
+    # The date range defaults to the days that have data.
+    expect(page.locator("#dates input").first).to_have_value("2026-11-01")
+    expect(page.locator("#dates input").last).to_have_value("2026-11-03")
+
+    screenshots.open_page(page, "Funnel")
+    expect(_kpi(page, "sessions")).to_have_text("350", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "purchasing-sessions")).to_have_text("13")
+    expect(_kpi(page, "conversion")).to_have_text("3.7%")
+    expect(_kpi(page, "purchase-rate")).to_have_text("50.0%")
+    # The charts are drawn by plotly.js in the page, not just present as markup.
+    expect(page.locator("#chart-funnel .main-svg").first).to_be_visible()
+    expect(page.locator("#chart-conversion .main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "funnel.png"), full_page=True)
+
+    screenshots.open_page(page, "Products")
+    expect(_kpi(page, "views")).to_have_text("155", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "revenue")).to_have_text("10,200.50")
+    expect(_kpi(page, "view-to-cart")).to_have_text("21.3%")  # 33 / 155
+    expect(page.locator("#products-table tbody tr").first).to_contain_text("Laptop Pro 14 (p1)")
+    page.select_option("#category", "accessories")
+    expect(_kpi(page, "views")).to_have_text("65", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "revenue")).to_have_text("200.50")
+    page.select_option("#rank_by", "revenue")
+    expect(page.locator("#products-table tbody tr").first).to_contain_text(
+        "Mechanical Keyboard (p3)", timeout=EXPECT_TIMEOUT_MS
+    )
+    expect(page.locator("#chart-top-products .main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "products.png"), full_page=True)
+
+    screenshots.open_page(page, "Activity")
+    expect(_kpi(page, "events")).to_have_text("49", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "peak-users")).to_have_text("9")
+    for chart in ("hourly", "daily", "heatmap", "active"):
+        expect(page.locator(f"#chart-{chart} .main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "activity.png"), full_page=True)
+
+    # One day only: every page follows the shared filter.
+    _set_dates(page, "2026-11-02", "2026-11-02")
+    expect(_kpi(page, "events")).to_have_text("23", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "days")).to_have_text("1")
+    screenshots.open_page(page, "Funnel")
+    expect(_kpi(page, "sessions")).to_have_text("200", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "conversion")).to_have_text("4.0%")
+    screenshots.open_page(page, "Products")
+    expect(_kpi(page, "views")).to_have_text("25", timeout=EXPECT_TIMEOUT_MS)  # accessories
+
+    # Dates without data say so, in one sentence.
+    _set_dates(page, "2026-10-01", "2026-10-02")
+    expect(page.locator(".tab-pane.active .empty-state")).to_contain_text(
+        "No product events for these filters between 2026-10-01 and 2026-10-02",
+        timeout=EXPECT_TIMEOUT_MS,
+    )
+    page.get_by_role("button", name="All dates").click()
+    expect(page.locator("#dates input").first).to_have_value("2026-11-01")
+    expect(_kpi(page, "views")).to_have_text("65", timeout=EXPECT_TIMEOUT_MS)
+
+    screenshots.open_page(page, "Data health")
+    expect(_kpi(page, "lines-loaded")).to_have_text("53", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "valid")).to_have_text("49")
+    expect(_kpi(page, "invalid")).to_have_text("2")
+    expect(_kpi(page, "duplicates")).to_have_text("2")
+    expect(_kpi(page, "rejected")).to_have_text("1")
+    expect(_kpi(page, "latest-event")).to_have_text("2026-11-03 00:00")
+    expect(page.locator("#freshness")).to_contain_text("Fresh: the last load was 30 min ago")
+    expect(page.locator("#chart-loads .main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "data-health.png"), full_page=True)
+
+    # Offline: everything, plotly.js included, came from the app itself.
+    foreign = [url for url in requests if not url.startswith(dashboard_url)]
+    assert foreign == []
+    assert any(url.endswith("/plotly/plotly.min.js") for url in requests)
+    page.close()
+
+
+def test_an_unreachable_warehouse_shows_one_friendly_sentence(
+    services: dict[str, str], browser: Browser
+) -> None:
+    closed_port = str(_free_port())
+    environment = dict(os.environ, PGHOST="127.0.0.1", PGPORT=closed_port)
+    for url in _serve(environment):
+        page = browser.new_page()
+        page.goto(url)
+        for page_name in screenshots.PAGES:
+            page.get_by_role("tab", name=page_name).click()
+            message = page.locator(".tab-pane.active .empty-state")
+            expect(message).to_have_text(
+                "The warehouse cannot be reached right now, so there is nothing to show; "
+                "check that it is running (make services-status) and reload the page.",
+                timeout=EXPECT_TIMEOUT_MS,
+            )
+        body = page.locator("body").inner_text()
+        assert "Traceback" not in body
+        assert closed_port not in body
+        page.screenshot(path=str(SCREENSHOTS / "unreachable.png"))
+        page.close()
