@@ -173,9 +173,9 @@ def build_lambda(package: LambdaPackage, out: Path, cache: Path) -> Path:
     return target
 
 
-def build_lambdas(out: Path, only: str | None = None) -> list[Path]:
+def build_lambdas(out: Path, cache: Path, only: str | None = None) -> list[Path]:
     return [
-        build_lambda(package, out, out / "cache" / "wheels")
+        build_lambda(package, out, cache / "wheels")
         for package in lambda_packages()
         if only in (None, package.name)
     ]
@@ -238,13 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("lambdas", "bundle", "all"))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build")
+    parser.add_argument("--cache", type=Path, help="downloaded wheels [OUT/cache]")
     parser.add_argument("--only", choices=[p.name for p in lambda_packages()], help="one Lambda")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     try:
         built = []
         if args.what in ("lambdas", "all"):
-            built += build_lambdas(out, args.only)
+            built += build_lambdas(out, (args.cache or out / "cache").resolve(), args.only)
         if args.what in ("bundle", "all"):
             built.append(build_bundle(out))
     except PackagingError as error:

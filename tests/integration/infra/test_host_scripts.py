@@ -1,0 +1,198 @@
+"""The scripts the deployment runs outside Lambda, against the real local services:
+infra/host/after_load.py (dbt build after each load that added rows, the pipeline metrics)
+and infra/scripts/empty_bucket.py (`make destroy` empties a versioned bucket)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import stat
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from clickstream.storage import s3_client
+from clickstream.warehouse import connect
+from extract_load.schema import ensure_schema
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def load_script(relative: str) -> ModuleType:
+    path = REPO_ROOT / relative
+    name = f"infra_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+after_load = load_script("infra/host/after_load.py")
+empty_bucket = load_script("infra/scripts/empty_bucket.py")
+
+
+# --------------------------------------------------------------------------- after_load
+
+
+@pytest.fixture
+def dbt_stand_in(tmp_path: Path) -> tuple[Path, Path]:
+    """An executable in dbt's place that records its arguments and exits with the status in
+    a file next to it. The real `dbt build` is dbt_project's own tests' business: this
+    checks when the host decides to build, and what it does with the outcome."""
+    calls = tmp_path / "dbt-calls.txt"
+    status = tmp_path / "dbt-status"
+    status.write_text("0")
+    script = tmp_path / "dbt"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit "$(cat {status})"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script, status
+
+
+def add_manifest_row(key: str, lines_loaded: int, loaded_at: datetime) -> None:
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "insert into staging.load_manifest"
+            " (s3_key, etag, size_bytes, lines_loaded, lines_rejected, loaded_at, load_id)"
+            " values (%s, 'etag', 100, %s, 0, %s, gen_random_uuid())",
+            (key, lines_loaded, loaded_at),
+        )
+
+
+def run_after_load(
+    state_file: Path, dbt: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any]]:
+    status = after_load.main(
+        ["--state-file", str(state_file), "--dbt", str(dbt), "--project-root", str(REPO_ROOT)]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return status, summary
+
+
+def builds(dbt: Path) -> list[str]:
+    calls = dbt.parent / "dbt-calls.txt"
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_no_manifest_yet_means_no_build_and_no_load_age(
+    warehouse_db: str,
+    tmp_path: Path,
+    dbt_stand_in: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("METRIC_NAMESPACE", raising=False)
+    dbt, _ = dbt_stand_in
+    status, summary = run_after_load(tmp_path / "state.json", dbt, capsys)
+    assert status == 0
+    assert summary["built"] is False
+    # No MinutesSinceLastLoad at all: the alarm treats the missing metric as "no data".
+    assert summary["metrics"] == {"DbtBuildFailed": 0.0}
+    assert builds(dbt) == []
+
+
+def test_builds_once_per_load_that_added_rows(
+    warehouse_db: str,
+    tmp_path: Path,
+    dbt_stand_in: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("METRIC_NAMESPACE", raising=False)
+    dbt, _ = dbt_stand_in
+    state = tmp_path / "state" / "after_load.json"
+    with connect() as conn:
+        ensure_schema(conn)
+    three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
+    add_manifest_row("events/a.json", 5, three_hours_ago)
+
+    status, summary = run_after_load(state, dbt, capsys)
+    assert (status, summary["built"]) == (0, True)
+    assert builds(dbt) == [
+        f"build --project-dir {REPO_ROOT / 'dbt_project'} --profiles-dir {REPO_ROOT / 'profiles'}"
+    ]
+    assert 179 <= summary["metrics"]["MinutesSinceLastLoad"] <= 185
+    assert json.loads(state.read_text())["built_through"] == three_hours_ago.isoformat()
+
+    # Nothing new: no build. A load that added no line is not new data either.
+    add_manifest_row("events/empty.json", 0, datetime.now(UTC))
+    status, summary = run_after_load(state, dbt, capsys)
+    assert (status, summary["built"], len(builds(dbt))) == (0, False, 1)
+
+    add_manifest_row("events/b.json", 3, datetime.now(UTC) - timedelta(minutes=1))
+    status, summary = run_after_load(state, dbt, capsys)
+    assert (status, summary["built"], len(builds(dbt))) == (0, True, 2)
+    assert summary["metrics"]["MinutesSinceLastLoad"] < 5
+
+
+def test_a_failed_build_is_reported_and_retried(
+    warehouse_db: str,
+    tmp_path: Path,
+    dbt_stand_in: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("METRIC_NAMESPACE", raising=False)
+    dbt, dbt_status = dbt_stand_in
+    state = tmp_path / "after_load.json"
+    with connect() as conn:
+        ensure_schema(conn)
+    add_manifest_row("events/a.json", 5, datetime.now(UTC))
+    dbt_status.write_text("1")
+
+    status, summary = run_after_load(state, dbt, capsys)
+    assert (status, summary["build_failed"]) == (1, True)
+    assert summary["metrics"]["DbtBuildFailed"] == 1.0
+    assert not state.exists()  # the watermark only moves on success
+
+    dbt_status.write_text("0")
+    status, summary = run_after_load(state, dbt, capsys)
+    assert (status, summary["built"], summary["metrics"]["DbtBuildFailed"]) == (0, True, 0.0)
+    assert len(builds(dbt)) == 2
+
+
+def test_unreachable_warehouse_is_one_line_and_publishes_nothing(
+    tmp_path: Path,
+    dbt_stand_in: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", "1")  # nothing listens on port 1
+    dbt, _ = dbt_stand_in
+    status = after_load.main(["--state-file", str(tmp_path / "s.json"), "--dbt", str(dbt)])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert captured.err.startswith("cannot reach the warehouse:")
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- empty_bucket
+
+
+def test_empty_bucket_deletes_every_version_and_delete_marker(
+    raw_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = s3_client()
+    client.put_bucket_versioning(Bucket=raw_bucket, VersioningConfiguration={"Status": "Enabled"})
+    for number in range(4):
+        client.put_object(Bucket=raw_bucket, Key=f"events/{number}.json", Body=b"{}\n")
+        client.put_object(Bucket=raw_bucket, Key=f"events/{number}.json", Body=b"{}\n{}\n")
+    client.delete_object(Bucket=raw_bucket, Key="events/0.json")  # leaves a delete marker
+    listing = client.list_object_versions(Bucket=raw_bucket)
+    assert len(listing["Versions"]) == 8
+    assert len(listing["DeleteMarkers"]) == 1
+
+    monkeypatch.setattr(empty_bucket, "DELETE_BATCH", 4)  # several DeleteObjects calls
+    assert empty_bucket.empty_bucket(raw_bucket, client) == 9
+    listing = client.list_object_versions(Bucket=raw_bucket)
+    assert not listing.get("Versions")
+    assert not listing.get("DeleteMarkers")
+    client.put_bucket_versioning(Bucket=raw_bucket, VersioningConfiguration={"Status": "Suspended"})

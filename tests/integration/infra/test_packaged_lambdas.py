@@ -1,0 +1,214 @@
+"""The Lambda zips that `make package` builds, run as Lambda would run them: unzipped into a
+directory, in a separate Python that sees only the zip's contents plus boto3 (which the
+python3.11 runtime provides), against the local PostgreSQL and S3. The ingest handler writes
+a raw object; the ETL handler loads it into staging."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clickstream.storage import s3_client
+from clickstream.warehouse import connect
+from tests.conftest import FIXTURES
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_SCRIPT = REPO_ROOT / "infra" / "scripts" / "package.py"
+WHEEL_CACHE = REPO_ROOT / "build" / "cache"
+# What Lambda's python3.11 runtime has besides the standard library: boto3 and its own deps.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+INGEST_REQUEST = FIXTURES / "aws" / "apigw_http_v2_post_clickstream.json"
+SCHEDULED_EVENT = FIXTURES / "aws" / "eventbridge_scheduled.json"
+HANDLERS = {
+    "ingest": ("lambdas/ingest/handler.py", "lambdas.ingest.handler.handler"),
+    "etl": ("lambdas/etl/handler.py", "lambdas.etl.handler.handler"),
+}
+
+# Runs in the subprocess: import the handler the way Lambda's bootstrap does, call it with a
+# context stand-in, print its answer and where every imported module came from.
+RUNNER = """
+import importlib, json, sys
+module_name, _, function_name = sys.argv[1].rpartition(".")
+with open(sys.argv[2]) as handle:
+    event = json.load(handle)
+
+class Context:
+    aws_request_id = "6f1c4a52-8e0b-4c7e-b7d6-2f9f0d9e3a11"
+    function_name = "clickstream-packaged-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:test"
+    log_group_name = "/aws/lambda/test"
+    log_stream_name = "test"
+    def get_remaining_time_in_millis(self):
+        return 600_000
+
+result = getattr(importlib.import_module(module_name), function_name)(event, Context())
+files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+print(json.dumps({"result": result, "module_files": files}, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def lambda_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with the runtime's packages (boto3 & co.) linked from this venv."""
+    runtime = tmp_path_factory.mktemp("lambda-runtime")
+    for name in RUNTIME_PACKAGES:
+        spec = find_spec(name)
+        assert spec is not None, f"{name} is not installed in the venv"
+        assert spec.origin is not None
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / source.name).symlink_to(source)
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Builds one Lambda's zip with the packaging script (once per module) and unzips it."""
+    out = tmp_path_factory.mktemp("package")
+    done: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        handler_file, _ = HANDLERS[name]
+        if not (REPO_ROOT / handler_file).is_file():
+            pytest.skip(f"{handler_file} is not committed yet: nothing to package")
+        if name not in done:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    str(PACKAGE_SCRIPT),
+                    "lambdas",
+                    "--only",
+                    name,
+                    "--out",
+                    str(out),
+                    "--cache",
+                    str(WHEEL_CACHE),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            task_root = out / f"{name}-task"
+            with zipfile.ZipFile(out / "lambda" / f"{name}.zip") as archive:
+                archive.extractall(task_root)
+            done[name] = task_root
+        return done[name]
+
+    return build
+
+
+def invoke(task_root: Path, runtime: Path, handler: str, event_file: Path) -> dict[str, Any]:
+    """Run the handler in a fresh interpreter without site-packages (`-S`): only the unzipped
+    code, the runtime stand-in and the standard library can be imported."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith(("PG", "AWS_", "RAW_", "CORS_")) or key in {"PATH", "HOME", "TZ"}
+    }
+    environment["PYTHONPATH"] = f"{task_root}{os.pathsep}{runtime}"
+    environment["AWS_LAMBDA_FUNCTION_NAME"] = "clickstream-packaged-test"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", RUNNER, handler, str(event_file)],
+        cwd=task_root,  # Lambda's working directory is the task root, /var/task
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"handler failed:\n{result.stderr[-4000:]}"
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def assert_only_packaged_code(answer: dict[str, Any], task_root: Path, runtime: Path) -> None:
+    stdlib = {Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")}
+    allowed = [task_root.resolve(), runtime.resolve(), *stdlib]
+    for file in answer["module_files"]:
+        path = Path(file)
+        resolved = path.resolve()
+        inside = any(resolved.is_relative_to(root) or path.is_relative_to(root) for root in allowed)
+        assert inside or path.is_relative_to(runtime), f"imported from outside the zip: {file}"
+        assert "site-packages" not in file or path.is_relative_to(runtime), file
+
+
+def raw_keys(bucket: str) -> list[str]:
+    listing = s3_client().list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_packaged_ingest_writes_a_raw_object(
+    unpacked: Callable[[str], Path],
+    lambda_runtime: Path,
+    raw_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task_root = unpacked("ingest")
+    monkeypatch.setenv("RAW_PREFIX", "events/")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://shop.example.com")
+    answer = invoke(
+        task_root,
+        lambda_runtime,
+        HANDLERS["ingest"][1],
+        INGEST_REQUEST,
+    )
+    assert answer["result"]["statusCode"] == 200, answer["result"]
+    keys = raw_keys(raw_bucket)
+    assert len(keys) == 1
+    assert keys[0].startswith("events/")
+    assert keys[0].endswith(".json")
+    body = s3_client().get_object(Bucket=raw_bucket, Key=keys[0])["Body"].read()
+    lines = body.decode("utf-8").splitlines()
+    assert [json.loads(line)["event_id"][-2:] for line in lines] == ["01", "02"]
+    assert_only_packaged_code(answer, task_root, lambda_runtime)
+
+
+def test_packaged_etl_loads_what_packaged_ingest_wrote(
+    unpacked: Callable[[str], Path],
+    lambda_runtime: Path,
+    raw_bucket: str,
+    warehouse_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    etl_root = unpacked("etl")
+    ingest_root = unpacked("ingest")
+    monkeypatch.setenv("RAW_PREFIX", "events/")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://shop.example.com")
+    ingest = invoke(
+        ingest_root,
+        lambda_runtime,
+        HANDLERS["ingest"][1],
+        INGEST_REQUEST,
+    )
+    assert ingest["result"]["statusCode"] == 200, ingest["result"]
+
+    answer = invoke(etl_root, lambda_runtime, HANDLERS["etl"][1], SCHEDULED_EVENT)
+    assert_only_packaged_code(answer, etl_root, lambda_runtime)
+    psycopg2_files = [f for f in answer["module_files"] if "/psycopg2/" in f]
+    assert psycopg2_files
+    assert all(Path(f).is_relative_to(etl_root) for f in psycopg2_files)
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute("select count(*), count(distinct s3_key) from staging.raw_events")
+        assert cursor.fetchone() == (2, 1)
+        cursor.execute("select s3_key, lines_loaded from staging.load_manifest")
+        assert cursor.fetchall() == [(raw_keys(raw_bucket)[0], 2)]
+
+    # A second scheduled run finds nothing new (the manifest remembers).
+    invoke(etl_root, lambda_runtime, HANDLERS["etl"][1], SCHEDULED_EVENT)
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute("select count(*) from staging.raw_events")
+        assert cursor.fetchone() == (2,)
