@@ -1,0 +1,191 @@
+"""The whole path from a real browser: Debian's headless Chromium (driven by Playwright) walks
+the demo shop to a purchase through the local server (`make serve`'s code, the real ingest
+handler); the events are then found in S3, and after the hourly run (the loader, then
+`dbt build`) in `clickstream_events`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from clickstream.config import PROJECT_ROOT
+from clickstream.storage import s3_client
+from clickstream.warehouse import connect
+from lambdas.ingest.handler import IngestSettings
+from lambdas.ingest.server import running_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+PRODUCT_ID = "P0005"  # Dell XPS 13 9340 in tracker/shop/catalogue.json
+QUANTITY = 2
+WAIT_MS = 20_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is missing (apt-get install chromium chromium-driver)",
+    ),
+]
+
+
+def walk_to_a_purchase(page: Page, shop_url: str) -> dict[str, str]:
+    """List -> product page -> add to cart -> cart -> checkout -> place order -> thank you."""
+    page.goto(f"{shop_url}/shop/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click(f"[data-product-id={PRODUCT_ID}] a")
+    page.wait_for_selector("#add-to-cart")
+    page.fill("#quantity", str(QUANTITY))
+    page.click("#add-to-cart")
+    page.click("#go-to-cart")
+    page.wait_for_selector("#checkout")
+    page.click("#checkout")
+    page.wait_for_selector("#place-order")
+    page.click("#place-order")
+    page.wait_for_selector("#order-id")
+    # Everything the tracker queued has been acknowledged by the endpoint.
+    page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
+    ids: dict[str, str] = page.evaluate(
+        "({client_id: clickstream.clientId(), session_id: clickstream.sessionId(),"
+        " order_id: document.getElementById('order-id').textContent})"
+    )
+    return ids
+
+
+@pytest.fixture(scope="module")
+def purchase(module_raw_bucket: str) -> dict[str, Any]:
+    """Walk the shop once for the module; the bucket then holds what the browser sent."""
+    settings = IngestSettings(raw_bucket=module_raw_bucket, raw_prefix="events/")
+    with running_server(settings=settings) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            warnings: list[str] = []
+            page.on(
+                "console",
+                lambda message: (
+                    warnings.append(message.text) if message.type in ("warning", "error") else None
+                ),
+            )
+            ids = walk_to_a_purchase(page, server.url)
+        finally:
+            browser.close()
+    return {**ids, "bucket": module_raw_bucket, "console": warnings}
+
+
+def raw_lines(bucket: str) -> list[dict[str, Any]]:
+    client = s3_client()
+    lines = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            raw = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            lines += [json.loads(line) for line in raw.splitlines()]
+    return lines
+
+
+def test_the_shop_s_events_reach_s3(purchase: dict[str, Any]) -> None:
+    assert purchase["console"] == []  # no rejected event, no failed request
+    lines = raw_lines(purchase["bucket"])
+    # At least once: a page being left sends its queue with keepalive, and the next page may
+    # send it again; the warehouse keeps one row per event_id.
+    events = {line["event_id"]: line for line in lines}
+    assert {line["session_id"] for line in events.values()} == {purchase["session_id"]}
+    assert {line["client_id"] for line in events.values()} == {purchase["client_id"]}
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for event in events.values():
+        by_name.setdefault(event["event_name"], []).append(event)
+    assert {name: len(found) for name, found in by_name.items()} == {
+        "page_view": 5,  # list, product, cart, checkout, thank you
+        "product_view": 1,
+        "add_to_cart": 1,
+        "checkout": 1,
+        "purchase": 1,
+    }
+    (purchased,) = by_name["purchase"]
+    assert purchased["context"]["product"]["id"] == PRODUCT_ID
+    assert purchased["context"]["product"]["name"] == "Dell XPS 13 9340"
+    assert purchased["context"]["product"]["quantity"] == QUANTITY
+    assert purchased["context"]["order"] == {"order_id": purchase["order_id"], "currency": "EUR"}
+    assert by_name["checkout"][0]["context"]["order"]["order_id"] == purchase["order_id"]
+    assert by_name["add_to_cart"][0]["context"]["product"]["id"] == PRODUCT_ID
+    assert all(event["is_first_visit"] is True for event in events.values())
+    assert {event["ingest"]["source_ip"] for event in events.values()} == {"127.0.0.0"}
+    assert "HeadlessChrome" in purchased["ingest"]["user_agent"]
+
+
+def _missing_warehouse_piece() -> str | None:
+    if not (PROJECT_ROOT / "dbt_project" / "dbt_project.yml").exists():
+        return "dbt_project/dbt_project.yml does not exist yet (the dbt issue is open)"
+    if importlib.util.find_spec("extract_load.loader") is None:
+        return "extract_load.loader does not exist yet (the loader issue is open)"
+    return None
+
+
+def _run(argv: list[str]) -> None:
+    """Run one step of `make hourly` against this module's bucket and database."""
+    completed = subprocess.run(
+        argv,
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),  # PGDATABASE and RAW_BUCKET name the test's own
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, (
+        f"{' '.join(argv)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    )
+
+
+def test_the_shop_s_events_reach_clickstream_events(
+    purchase: dict[str, Any], module_warehouse_db: str, tmp_path: Path
+) -> None:
+    missing = _missing_warehouse_piece()
+    if missing:
+        pytest.skip(missing)
+    bin_dir = Path(sys.executable).parent
+    _run([sys.executable, "-m", "extract_load", "load"])
+    _run(
+        [
+            str(bin_dir / "dbt"),
+            "build",
+            "--project-dir",
+            "dbt_project",
+            "--profiles-dir",
+            "profiles",
+            "--target-path",
+            str(tmp_path / "target"),  # other runs may share dbt_project/target
+            "--log-path",
+            str(tmp_path / "logs"),
+        ]
+    )
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "select event_name, context_product_id, product_quantity, order_id"
+            " from public.clickstream_events where session_id = %s",
+            (purchase["session_id"],),
+        )
+        rows = cursor.fetchall()
+    conn.close()
+    names = sorted(row[0] for row in rows)
+    assert names == sorted(
+        ["page_view"] * 5 + ["product_view", "add_to_cart", "checkout", "purchase"]
+    )
+    (purchased,) = [row for row in rows if row[0] == "purchase"]
+    assert purchased[1:] == (PRODUCT_ID, QUANTITY, purchase["order_id"])
