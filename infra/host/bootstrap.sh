@@ -33,7 +33,7 @@ log() { echo "[bootstrap $(date -u +%H:%M:%S)] $*"; }
 
 install_packages() {
     log "installing PostgreSQL 15 and Python 3.11 from the AL2023 repositories (via S3)"
-    dnf install -y --quiet postgresql15 postgresql15-server python3.11 openssl xfsprogs
+    dnf install -y --quiet postgresql15 postgresql15-server python3.11 python3.11-pip openssl xfsprogs
     id "$SERVICE_USER" >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/clickstream "$SERVICE_USER"
 }
 

@@ -8,7 +8,8 @@
 #   ARTIFACTS_PREFIX    key prefix in it                                [<stack name>]
 #   CORS_ALLOW_ORIGINS  comma-separated origins allowed to post events
 #   ALARM_EMAIL         email subscribed to the alarms
-#   WAREHOUSE_INSTANCE_TYPE, LOG_RETENTION_DAYS, RAW_EXPIRATION_DAYS, RAW_TRANSITION_DAYS
+#   WAREHOUSE_INSTANCE_TYPE, LOG_RETENTION_DAYS, RAW_EXPIRATION_DAYS, RAW_TRANSITION_DAYS,
+#   ETL_RESERVED_CONCURRENCY (`none` on a new account with a small concurrency quota)
 #   WAREHOUSE_AMI_ID    pin an AMI; by default the latest Amazon Linux 2023 on the first
 #                       deploy, then the stack's previous value (a new AMI replaces the host)
 # Unset settings keep the stack's previous values (or the template's defaults at creation).
@@ -68,6 +69,7 @@ parameter_overrides() {
     [[ -n "${LOG_RETENTION_DAYS:-}" ]] && overrides+=("LogRetentionDays=$LOG_RETENTION_DAYS")
     [[ -n "${RAW_EXPIRATION_DAYS:-}" ]] && overrides+=("RawExpirationDays=$RAW_EXPIRATION_DAYS")
     [[ -n "${RAW_TRANSITION_DAYS:-}" ]] && overrides+=("RawTransitionDays=$RAW_TRANSITION_DAYS")
+    [[ -n "${ETL_RESERVED_CONCURRENCY:-}" ]] && overrides+=("EtlReservedConcurrency=$ETL_RESERVED_CONCURRENCY")
     printf '%s\n' "${overrides[@]}"
 }
 
