@@ -20,3 +20,7 @@ deploy: package infra-lint ## package, upload and deploy the stack to AWS (needs
 
 destroy: $(INSTALLED) ## empty the raw bucket (all versions), then delete the stack (asks first)
 	PYTHON=$(BIN)/python bash infra/scripts/destroy.sh
+
+.PHONY: rotate-warehouse-password
+rotate-warehouse-password: ## new warehouse password (WHICH=etl|reader) in Secrets Manager and on the host
+	bash infra/scripts/rotate-password.sh

@@ -25,8 +25,11 @@ readonly PGDATA_MOUNT=/var/lib/pgsql
 readonly PGDATA="$PGDATA_MOUNT/data"
 readonly SERVICE_USER=clickstream
 
+# Exported: set_passwords.py and the services read these from the environment.
+set -a
 # shellcheck source=/dev/null
 source /etc/clickstream/stack.env
+set +a
 : "${DATA_VOLUME_ID:?} ${PRIVATE_SUBNET_CIDR:?} ${PGDATABASE:?}"
 
 log() { echo "[bootstrap $(date -u +%H:%M:%S)] $*"; }
