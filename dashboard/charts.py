@@ -182,7 +182,7 @@ def active_days_figure(days: Sequence[ActiveDay]) -> go.Figure:
 
 def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
     ordered = list(reversed(loads))  # oldest first, left to right
-    when = [load.loaded_at.strftime("%m-%d %H:%M") for load in ordered]
+    when = [load.loaded_at.strftime("%m-%d %H:%M:%S") for load in ordered]
     figure = go.Figure()
     figure.add_trace(
         go.Bar(

@@ -1,23 +1,38 @@
 """Screenshots of every page, for the README and the browser test.
 
-    python -m dashboard.screenshots [--url http://127.0.0.1:3838/] [--out docs/screenshots]
+    python -m dashboard.screenshots --url http://127.0.0.1:3838/ [--out docs/screenshots]
+    python -m dashboard.screenshots --build [--out docs/screenshots]
 
-drives Debian's Chromium (never a downloaded browser) with Playwright against a running
-dashboard (`make dashboard`) and writes <out>/<page>.png (funnel, products, activity,
-data-health). `make dashboard-screenshots` serves the demo warehouse and runs it.
+drives Debian's Chromium (never a downloaded browser) with Playwright and writes
+<out>/<page>.png (funnel, products, activity, data-health). With --url it photographs a
+running dashboard; with --build (`make dashboard-screenshots`) it first builds a realistic
+week of traffic through the real pipeline (generator -> raw objects -> loader -> dbt build)
+in a database and bucket of its own, then serves the dashboard on it on a free port.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg2
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from psycopg2 import sql
 
 from clickstream.config import PROJECT_ROOT
+from clickstream.storage import s3_client
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,6 +45,10 @@ CHROMIUM_ARGS = [
 PAGES = ("Funnel", "Products", "Activity", "Data health")
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 PAGE_LOAD_TIMEOUT_MS = 30_000
+SCREENSHOT_DATABASE = "dashboard_screenshots"
+SCREENSHOT_BUCKET = "dashboard-screenshots"
+SCREENSHOT_DAYS = 7
+SCREENSHOT_EVENTS_PER_DAY = 15_000
 
 
 def chromium_path() -> str | None:
@@ -86,16 +105,117 @@ def capture(page: Page, out_dir: Path) -> list[Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dashboard.screenshots", description=__doc__)
-    parser.add_argument("--url", default="http://127.0.0.1:3838/")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
-    args = parser.parse_args(argv)
+def photograph(url: str, out_dir: Path) -> None:
     with chromium() as browser:
         page = browser.new_page(viewport=VIEWPORT)
-        page.goto(args.url, timeout=PAGE_LOAD_TIMEOUT_MS)
-        for path in capture(page, args.out):
+        page.goto(url, timeout=PAGE_LOAD_TIMEOUT_MS)
+        for path in capture(page, out_dir):
             print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- --build
+
+
+def _run(argv: list[str], environment: dict[str, str]) -> None:
+    print("+", " ".join(argv), flush=True)
+    subprocess.run(argv, cwd=PROJECT_ROOT, env=environment, check=True)
+
+
+def _recreate_database(name: str) -> None:
+    conn = psycopg2.connect(dbname="postgres", connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+            cursor.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def _recreate_bucket(name: str) -> None:
+    client = s3_client()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=name)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=name, Key=item["Key"])
+
+
+def build_screenshot_warehouse(environment: dict[str, str]) -> None:
+    """A week of the generated shop, loaded a day at a time (so Data health shows several
+    loads), then `dbt build`: what the pages look like after a week of hourly runs."""
+    _recreate_database(environment["PGDATABASE"])
+    _recreate_bucket(environment["RAW_BUCKET"])
+    python = sys.executable
+    first_day = datetime.now(UTC).date() - timedelta(days=SCREENSHOT_DAYS)
+    _run(
+        [
+            python, "-m", "clickstream.traffic",
+            "--events", str(SCREENSHOT_EVENTS_PER_DAY * SCREENSHOT_DAYS),
+            "--days", str(SCREENSHOT_DAYS), "--start", first_day.isoformat(), "--seed", "42",
+        ],
+        environment,
+    )  # fmt: skip
+    for day in range(SCREENSHOT_DAYS + 1):  # the last: requests delivered late
+        until = first_day + timedelta(days=day)
+        _run(
+            [python, "-m", "extract_load", "load", "--since", first_day.isoformat(), "--until",
+             f"{until.isoformat()}T23"],
+            environment,
+        )  # fmt: skip
+    dbt = str(Path(python).with_name("dbt"))
+    _run([dbt, "build", "--project-dir", "dbt_project", "--profiles-dir", "profiles"], environment)
+
+
+@contextmanager
+def serve(environment: dict[str, str]) -> Iterator[str]:
+    """`python -m dashboard` on a free loopback port; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "--port", str(port)], cwd=PROJECT_ROOT, env=environment
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the dashboard did not start") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dashboard.screenshots", description=__doc__)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="a running dashboard, e.g. http://127.0.0.1:3838/")
+    source.add_argument(
+        "--build", action="store_true", help=f"build and serve the {SCREENSHOT_DATABASE} database"
+    )
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
+    args = parser.parse_args(argv)
+    if args.url:
+        photograph(args.url, args.out)
+        return
+    environment = dict(
+        os.environ,
+        PGDATABASE=SCREENSHOT_DATABASE,
+        RAW_BUCKET=SCREENSHOT_BUCKET,
+        RAW_PREFIX="events/",
+    )
+    build_screenshot_warehouse(environment)
+    with serve(environment) as url:
+        photograph(url, args.out)
 
 
 if __name__ == "__main__":
