@@ -1,0 +1,58 @@
+"""`python -m extract_load load|status`: the loader from a shell, with one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from clickstream.errors import ClickstreamError
+from extract_load.loader import load_new_objects, load_status
+
+
+def parse_hour(text: str) -> datetime:
+    """`YYYY-MM-DD` or `YYYY-MM-DDTHH` (UTC) as an aware datetime."""
+    for pattern in ("%Y-%m-%dT%H", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or YYYY-MM-DDTHH (UTC), got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m extract_load",
+        description="Load raw S3 objects into staging.raw_events (see docs/extract_load.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    load = commands.add_parser("load", help="load the objects not loaded yet")
+    load.add_argument(
+        "--since", type=parse_hour, help="first hour partition to list (default: see docs)"
+    )
+    load.add_argument("--until", type=parse_hour, help="last hour partition (default: now + 1 h)")
+    load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    status = commands.add_parser("status", help="what has been loaded and rejected")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "load":
+            if args.since and args.until and args.since > args.until:
+                print("error: --since is after --until", file=sys.stderr)
+                return 2
+            summary = load_new_objects(args.since, args.until, progress=sys.stderr.isatty())
+            print(json.dumps(summary.as_dict()) if args.json else summary.one_line())
+        else:
+            status = load_status()
+            print(json.dumps(status.as_dict()) if args.json else "\n".join(status.lines()))
+    except ClickstreamError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

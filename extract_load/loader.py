@@ -1,0 +1,660 @@
+"""Load new raw objects into staging.raw_events, exactly once (docs/extract_load.md).
+
+For each batch of objects, in ONE transaction:
+1. claim them: insert their manifest rows `on conflict (s3_key) do nothing returning s3_key`.
+   A key another loader has claimed but not committed makes this insert wait for that
+   transaction, then conflict: two loaders never load the same object.
+2. COPY their lines into staging.raw_events (fast path: the JSON text passes through as is).
+3. If PostgreSQL refuses the COPY (inside a savepoint), redo object by object; an object
+   PostgreSQL still refuses is classified line by line (Python checks, then per-line
+   savepoints by bisection for what only PostgreSQL refuses): bad lines go to
+   staging.rejected_events with their reason, the others load.
+4. Write the rejects, set the manifest counts, commit.
+Killed at any moment, the transaction rolls back whole: a re-run loads every line once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from io import BytesIO
+from tempfile import SpooledTemporaryFile
+from typing import IO, TYPE_CHECKING, Any
+
+import psycopg2
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg2.extensions import connection
+from psycopg2.extras import execute_values
+
+from clickstream.config import Settings
+from clickstream.errors import BucketUnreachableError, WarehouseUnreachableError
+from clickstream.storage import s3_client
+from clickstream.warehouse import connect
+from extract_load.lines import (
+    FAST_COPY_OPTIONS,
+    SAFE_COPY_OPTIONS,
+    UNREADABLE_ERRORS,
+    Line,
+    fast_row,
+    fast_row_prefix,
+    is_blank,
+    iter_lines,
+    open_body,
+    quick_reason,
+    raw_text,
+    reject_reason,
+    reject_row,
+    safe_row,
+)
+from extract_load.listing import ObjectRef, Window, choose_window, list_objects, not_in_manifest
+from extract_load.schema import ensure_schema
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+PREFETCH_WORKERS = 4
+PREFETCH_MAX_OBJECT_BYTES = 8 << 20  # bigger objects are streamed when their turn comes
+PREFETCH_MAX_BYTES = 32 << 20  # objects fetched ahead at most (bounded memory)
+PREFETCH_MAX_OBJECTS = 64
+BATCH_MAX_OBJECTS = 200  # small objects share a transaction (the ingest writes tiny ones)
+BATCH_MAX_BYTES = 8 << 20
+CAREFUL_CHUNK_LINES = 2000  # lines COPYed at once on the careful path
+SPOOL_BYTES = 4 << 20  # reject rows beyond this go to a temporary file
+
+_RAW_COLUMNS = "staging.raw_events (s3_key, load_id, line_number, payload)"
+_REJECT_COLUMNS = "staging.rejected_events (s3_key, line_number, reason, raw_line, load_id)"
+
+
+@dataclass
+class LoadSummary:
+    objects: int = 0
+    lines_loaded: int = 0
+    lines_rejected: int = 0
+    objects_unreadable: int = 0
+    seconds: float = 0.0
+    window: str = ""
+    load_id: str = ""
+
+    @property
+    def events_per_second(self) -> float:
+        return self.lines_loaded / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "events_per_second": round(self.events_per_second, 1)}
+
+    def one_line(self) -> str:
+        unreadable = f" ({self.objects_unreadable} unreadable)" if self.objects_unreadable else ""
+        return (
+            f"loaded {self.objects} objects{unreadable}: {self.lines_loaded} lines loaded, "
+            f"{self.lines_rejected} rejected in {self.seconds:.1f} s "
+            f"({self.events_per_second:,.0f} events/s)"
+        )
+
+
+# ---------------------------------------------------------------------------- objects
+
+
+@dataclass
+class FetchedObject:
+    """An object to load: its bytes when prefetched, else it is streamed from S3."""
+
+    ref: ObjectRef
+    body: bytes | None
+    client: S3Client
+    bucket: str
+
+    def open(self) -> IO[bytes]:
+        """A fresh decompressed stream of the object (it may be read more than once)."""
+        if self.body is not None:
+            return open_body(BytesIO(self.body), self.ref.key)
+        return open_body(_get_stream(self.client, self.bucket, self.ref), self.ref.key)
+
+
+class ObjectGoneError(Exception):
+    """The object was deleted between the listing and the fetch: nothing to load."""
+
+
+def _s3_error(ref: ObjectRef, error: Exception) -> Exception:
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in (
+        "NoSuchKey",
+        "404",
+    ):
+        return ObjectGoneError(ref.key)
+    return BucketUnreachableError(f"cannot read {ref.key}: {error}")
+
+
+def _get_stream(client: S3Client, bucket: str, ref: ObjectRef) -> IO[bytes]:
+    try:
+        return client.get_object(Bucket=bucket, Key=ref.key)["Body"]  # type: ignore[return-value]
+    except (BotoCoreError, ClientError) as error:
+        raise _s3_error(ref, error) from error
+
+
+def _fetch(client: S3Client, bucket: str, ref: ObjectRef) -> bytes | None:
+    if ref.size > PREFETCH_MAX_OBJECT_BYTES:
+        return None
+    try:
+        return client.get_object(Bucket=bucket, Key=ref.key)["Body"].read()
+    except (BotoCoreError, ClientError) as error:
+        raise _s3_error(ref, error) from error
+
+
+def prefetch(client: S3Client, bucket: str, refs: Iterable[ObjectRef]) -> Iterator[FetchedObject]:
+    """Fetch the next objects on a small thread pool while the caller loads the current one;
+    in order, within PREFETCH_MAX_BYTES and PREFETCH_MAX_OBJECTS."""
+    pending: deque[tuple[ObjectRef, Future[bytes | None]]] = deque()
+    pending_bytes = 0
+    source = iter(refs)
+    exhausted = False
+    with ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="fetch") as pool:
+        try:
+            while True:
+                while not exhausted and (
+                    not pending
+                    or (len(pending) < PREFETCH_MAX_OBJECTS and pending_bytes < PREFETCH_MAX_BYTES)
+                ):
+                    ref = next(source, None)
+                    if ref is None:
+                        exhausted = True
+                        break
+                    pending.append((ref, pool.submit(_fetch, client, bucket, ref)))
+                    pending_bytes += min(ref.size, PREFETCH_MAX_OBJECT_BYTES)
+                if not pending:
+                    return
+                ref, future = pending.popleft()
+                pending_bytes -= min(ref.size, PREFETCH_MAX_OBJECT_BYTES)
+                try:
+                    body = future.result()
+                except ObjectGoneError:
+                    log.warning("object deleted before it was read: %s", ref.key)
+                    continue
+                yield FetchedObject(ref, body, client, bucket)
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def batches(objects: Iterable[FetchedObject]) -> Iterator[list[FetchedObject]]:
+    """Consecutive prefetched objects share a transaction; a streamed one goes alone."""
+    batch: list[FetchedObject] = []
+    batch_bytes = 0
+    for fetched in objects:
+        if fetched.body is None:
+            if batch:
+                yield batch
+            yield [fetched]
+            batch, batch_bytes = [], 0
+            continue
+        batch.append(fetched)
+        batch_bytes += len(fetched.body)
+        if len(batch) >= BATCH_MAX_OBJECTS or batch_bytes >= BATCH_MAX_BYTES:
+            yield batch
+            batch, batch_bytes = [], 0
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+@dataclass
+class ObjectResult:
+    ref: ObjectRef
+    lines_loaded: int = 0
+    lines_rejected: int = 0
+    unreadable: bool = False
+
+
+@dataclass
+class _Attempt:
+    """The results of one try at loading some objects, with their reject rows spooled."""
+
+    load_id: str
+    results: list[ObjectResult] = field(default_factory=list)
+    rejects: IO[bytes] = field(
+        default_factory=lambda: SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    )
+    read_error: BaseException | None = None
+
+    def reject(
+        self, result: ObjectResult, line_number: int | None, reason: str, raw: str | None
+    ) -> None:
+        self.rejects.write(reject_row(result.ref.key, line_number, reason, raw, self.load_id))
+        result.lines_rejected += 1
+
+    def close(self) -> None:
+        self.rejects.close()
+
+
+class _ReadAbortedError(Exception):
+    """Raised inside COPY's read() to abort it when the object cannot be read."""
+
+
+class _ChunkReader:
+    """A file-like object psycopg2's copy_expert reads COPY data from, fed by a generator."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def read(self, size: int = -1) -> bytes:
+        return next(self._chunks, b"")
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+def _read_lines(fetched: FetchedObject, attempt: _Attempt) -> Iterator[Line]:
+    """The object's lines; a broken object is noted on the attempt and aborts the COPY."""
+    try:
+        with fetched.open() as stream:
+            yield from iter_lines(stream)
+    except UNREADABLE_ERRORS as error:
+        attempt.read_error = error
+        raise _ReadAbortedError(str(error)) from error
+    except (BotoCoreError, ClientError, OSError) as error:
+        attempt.read_error = BucketUnreachableError(f"cannot read {fetched.ref.key}: {error}")
+        raise _ReadAbortedError(str(error)) from error
+
+
+def _fast_rows(objects: list[FetchedObject], attempt: _Attempt) -> Iterator[bytes]:
+    """COPY data for the objects, about 1 MB at a time; lines Python can judge cheaply are
+    rejected here, blank lines skipped."""
+    for fetched in objects:
+        result = ObjectResult(fetched.ref)
+        attempt.results.append(result)
+        prefix = fast_row_prefix(fetched.ref.key, attempt.load_id)
+        rows: list[bytes] = []
+        size = 0
+        for line in _read_lines(fetched, attempt):
+            if is_blank(line.data) and not line.oversize:
+                continue
+            reason = quick_reason(line)
+            if reason is not None:
+                attempt.reject(result, line.number, reason, raw_text(line.data))
+                continue
+            row = fast_row(prefix, line)
+            rows.append(row)
+            size += len(row)
+            result.lines_loaded += 1
+            if size >= 1 << 20:
+                yield b"".join(rows)
+                rows, size = [], 0
+        if rows:
+            yield b"".join(rows)
+
+
+def _copy(conn: connection, table: str, options: str, chunks: Iterator[bytes]) -> None:
+    with conn.cursor() as cursor:
+        cursor.copy_expert(f"copy {table} from stdin with ({options})", _ChunkReader(chunks))
+
+
+class _Savepoint:
+    def __init__(self, conn: connection, name: str) -> None:
+        self.conn, self.name = conn, name
+
+    def __enter__(self) -> _Savepoint:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"savepoint {self.name}")
+        return self
+
+    def release(self) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"release savepoint {self.name}")
+
+    def rollback(self) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"rollback to savepoint {self.name}")
+            cursor.execute(f"release savepoint {self.name}")
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _try_fast(conn: connection, objects: list[FetchedObject], attempt: _Attempt) -> bool:
+    """COPY the objects' lines in one go, inside a savepoint. False (and rolled back) when
+    PostgreSQL refuses some line or an object cannot be read."""
+    with _Savepoint(conn, "fast_copy") as savepoint:
+        try:
+            _copy(conn, _RAW_COLUMNS, FAST_COPY_OPTIONS, _fast_rows(objects, attempt))
+        except (psycopg2.Error, _ReadAbortedError) as error:
+            _raise_if_connection_lost(conn, error)
+            log.debug("fast COPY refused: %s", error)
+            savepoint.rollback()
+            if isinstance(attempt.read_error, BucketUnreachableError):
+                raise attempt.read_error from error
+            return False
+        savepoint.release()
+        return True
+
+
+def _load_one(conn: connection, fetched: FetchedObject, load_id: str) -> _Attempt:
+    """One object on its own: fast, else careful, else recorded as unreadable."""
+    attempt = _Attempt(load_id)
+    if _try_fast(conn, [fetched], attempt):
+        return attempt
+    unreadable = attempt.read_error
+    attempt.close()
+    attempt = _Attempt(load_id)
+    if unreadable is None:
+        with _Savepoint(conn, "careful") as savepoint:
+            try:
+                _load_carefully(conn, fetched, attempt)
+                savepoint.release()
+                return attempt
+            except _ReadAbortedError:
+                savepoint.rollback()
+                unreadable = attempt.read_error
+                if isinstance(unreadable, BucketUnreachableError):
+                    raise unreadable from None
+        attempt.close()
+        attempt = _Attempt(load_id)
+    result = ObjectResult(fetched.ref, unreadable=True)
+    attempt.results.append(result)
+    attempt.reject(result, None, f"unreadable object: {_describe(unreadable)}", None)
+    return attempt
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _load_carefully(conn: connection, fetched: FetchedObject, attempt: _Attempt) -> None:
+    """Judge each line in Python; COPY the rest in chunks, bisecting what PostgreSQL refuses."""
+    result = ObjectResult(fetched.ref)
+    attempt.results.append(result)
+    chunk: list[Line] = []
+    for line in _read_lines(fetched, attempt):
+        if is_blank(line.data) and not line.oversize:
+            continue
+        reason = quick_reason(line) or reject_reason(line.data)
+        if reason is not None:
+            attempt.reject(result, line.number, reason, raw_text(line.data))
+            continue
+        chunk.append(line)
+        if len(chunk) >= CAREFUL_CHUNK_LINES:
+            _copy_bisecting(conn, chunk, result, attempt)
+            chunk = []
+    if chunk:
+        _copy_bisecting(conn, chunk, result, attempt)
+
+
+def _copy_bisecting(
+    conn: connection, lines: list[Line], result: ObjectResult, attempt: _Attempt
+) -> None:
+    key, load_id = result.ref.key, attempt.load_id
+    with _Savepoint(conn, "lines") as savepoint:
+        try:
+            rows = (safe_row(key, load_id, line) for line in lines)
+            _copy(conn, _RAW_COLUMNS, SAFE_COPY_OPTIONS, rows)
+        except psycopg2.Error as error:
+            _raise_if_connection_lost(conn, error)
+            savepoint.rollback()
+            if len(lines) == 1:
+                reason = f"refused by PostgreSQL: {_first_line(error)}"
+                attempt.reject(result, lines[0].number, reason, raw_text(lines[0].data))
+                return
+            middle = len(lines) // 2
+            _copy_bisecting(conn, lines[:middle], result, attempt)
+            _copy_bisecting(conn, lines[middle:], result, attempt)
+            return
+        savepoint.release()
+        result.lines_loaded += len(lines)
+
+
+def _raise_if_connection_lost(conn: connection, error: BaseException) -> None:
+    if conn.closed:
+        raise WarehouseUnreachableError(f"lost the warehouse: {error}") from error
+
+
+def _first_line(error: psycopg2.Error) -> str:
+    text = (error.pgerror or str(error)).strip()
+    text = text.removeprefix("ERROR:").strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _claim(conn: connection, refs: list[ObjectRef], load_id: str) -> set[str]:
+    """Insert the manifest rows first (counts filled in at the end): whoever inserts a key
+    loads it; the others skip it. Sorted, so that two loaders never deadlock."""
+    with conn.cursor() as cursor:
+        rows = execute_values(
+            cursor,
+            "insert into staging.load_manifest"
+            " (s3_key, etag, size_bytes, lines_loaded, lines_rejected, load_id)"
+            " values %s on conflict (s3_key) do nothing returning s3_key",
+            [(ref.key, ref.etag, ref.size, 0, 0, load_id) for ref in sorted(refs, key=_key)],
+            fetch=True,
+        )
+    return {row[0] for row in rows}
+
+
+def _key(ref: ObjectRef) -> str:
+    return ref.key
+
+
+def _finish(conn: connection, attempts: list[_Attempt]) -> None:
+    """Write the rejects and the manifest counts."""
+    with conn.cursor() as cursor:
+        for attempt in attempts:
+            if attempt.rejects.tell():
+                attempt.rejects.seek(0)
+                cursor.copy_expert(
+                    f"copy {_REJECT_COLUMNS} from stdin with ({SAFE_COPY_OPTIONS})",
+                    attempt.rejects,
+                )
+        counts = [
+            (result.ref.key, result.lines_loaded, result.lines_rejected)
+            for attempt in attempts
+            for result in attempt.results
+        ]
+        execute_values(
+            cursor,
+            "update staging.load_manifest as manifest"
+            " set lines_loaded = counts.loaded, lines_rejected = counts.rejected"
+            " from (values %s) as counts (s3_key, loaded, rejected)"
+            " where manifest.s3_key = counts.s3_key",
+            counts,
+        )
+
+
+def load_batch(conn: connection, batch: list[FetchedObject], load_id: str) -> list[ObjectResult]:
+    """Load some objects in one transaction; [] when other loaders had them all."""
+    attempts: list[_Attempt] = []
+    try:
+        claimed = _claim(conn, [fetched.ref for fetched in batch], load_id)
+        mine = [fetched for fetched in batch if fetched.ref.key in claimed]
+        if mine:
+            attempt = _Attempt(load_id)
+            if _try_fast(conn, mine, attempt):
+                attempts = [attempt]
+            else:
+                attempt.close()
+                attempts = [_load_one(conn, fetched, load_id) for fetched in mine]
+            _finish(conn, attempts)
+        conn.commit()
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+    finally:
+        for attempt in attempts:
+            attempt.close()
+    return [result for attempt in attempts for result in attempt.results]
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def check_bucket(client: S3Client, bucket: str) -> None:
+    """BucketUnreachableError with a one-line reason when the bucket cannot be listed."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchBucket"):
+            raise BucketUnreachableError(f"bucket {bucket!r} does not exist") from error
+        raise BucketUnreachableError(f"cannot use bucket {bucket!r}: {error}") from error
+    except BotoCoreError as error:
+        raise BucketUnreachableError(f"cannot reach S3 for bucket {bucket!r}: {error}") from error
+
+
+def load_new_objects(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    settings: Settings | None = None,
+    progress: bool = False,
+    client: S3Client | None = None,
+    on_batch: Callable[[list[ObjectResult]], None] | None = None,
+) -> LoadSummary:
+    """Load every raw object of the window that is not in the manifest yet."""
+    settings = settings or Settings.from_env()
+    started = time.monotonic()
+    summary = LoadSummary(load_id=str(uuid.uuid4()))
+    client = client or s3_client()
+    conn = connect()
+    listing_conn = connect()
+    try:
+        conn.set_client_encoding("UTF8")
+        ensure_schema(conn)
+        listing_conn.autocommit = True
+        check_bucket(client, settings.raw_bucket)
+        window: Window = choose_window(listing_conn, settings.raw_prefix, since, until)
+        summary.window = window.describe()
+        log.info(
+            "listing %s of s3://%s/%s", summary.window, settings.raw_bucket, settings.raw_prefix
+        )
+        refs = not_in_manifest(
+            listing_conn, list_objects(client, settings.raw_bucket, settings.raw_prefix, window)
+        )
+        bar = _progress_bar() if progress else None
+        try:
+            for batch in batches(
+                prefetch(client, settings.raw_bucket, _listing_errors(refs, settings))
+            ):
+                results = load_batch(conn, batch, summary.load_id)
+                for result in results:
+                    summary.objects += 1
+                    summary.lines_loaded += result.lines_loaded
+                    summary.lines_rejected += result.lines_rejected
+                    summary.objects_unreadable += result.unreadable
+                if on_batch is not None:
+                    on_batch(results)
+                if bar is not None:
+                    bar.update(len(batch))
+                    bar.set_postfix(lines=summary.lines_loaded, rejected=summary.lines_rejected)
+        finally:
+            if bar is not None:
+                bar.close()
+    except psycopg2.OperationalError as error:
+        raise WarehouseUnreachableError(f"lost the warehouse: {_first_line(error)}") from error
+    finally:
+        conn.close()
+        listing_conn.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _listing_errors(refs: Iterator[ObjectRef], settings: Settings) -> Iterator[ObjectRef]:
+    try:
+        yield from refs
+    except (BotoCoreError, ClientError) as error:
+        raise BucketUnreachableError(
+            f"cannot list s3://{settings.raw_bucket}/{settings.raw_prefix}: {error}"
+        ) from error
+
+
+def _progress_bar() -> Any:
+    from tqdm import tqdm  # imported here: the ETL Lambda never shows a bar
+
+    return tqdm(unit="obj", desc="loading", dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------- status
+
+
+@dataclass
+class LoadStatus:
+    objects: int
+    lines_loaded: int
+    lines_rejected: int
+    objects_unreadable: int
+    first_loaded_at: datetime | None
+    last_loaded_at: datetime | None
+    last_load_id: str | None
+    newest_object: str | None
+    rejects_by_reason: list[tuple[str, int]]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("first_loaded_at", "last_loaded_at"):
+            value = data[name]
+            data[name] = value.isoformat() if value else None
+        return data
+
+    def lines(self) -> list[str]:
+        text = [
+            f"objects loaded:   {self.objects} ({self.objects_unreadable} unreadable)",
+            f"lines loaded:     {self.lines_loaded}",
+            f"lines rejected:   {self.lines_rejected}",
+            f"first load:       {self.first_loaded_at or '-'}",
+            f"last load:        {self.last_loaded_at or '-'} (load {self.last_load_id or '-'})",
+            f"newest object:    {self.newest_object or '-'}",
+        ]
+        if self.rejects_by_reason:
+            text.append("rejects by reason:")
+            text += [f"  {count:>8}  {reason}" for reason, count in self.rejects_by_reason]
+        return text
+
+
+def load_status(settings: Settings | None = None) -> LoadStatus:
+    """What the manifest and the rejects say (cheap aggregates; no S3 call)."""
+    settings = settings or Settings.from_env()
+    conn = connect()
+    try:
+        ensure_schema(conn)
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "select count(*), coalesce(sum(lines_loaded), 0),"
+                " coalesce(sum(lines_rejected), 0), min(loaded_at), max(loaded_at)"
+                " from staging.load_manifest"
+            )
+            objects, loaded, rejected, first, last = cursor.fetchone()  # type: ignore[misc]
+            cursor.execute(
+                "select load_id from staging.load_manifest order by loaded_at desc limit 1"
+            )
+            last_load = cursor.fetchone()
+            cursor.execute(
+                "select s3_key from staging.load_manifest where starts_with(s3_key, %s)"
+                " order by s3_key desc limit 1",
+                (settings.raw_prefix,),
+            )
+            newest = cursor.fetchone()
+            cursor.execute(
+                "select split_part(reason, ':', 1) as kind, count(*),"
+                " count(*) filter (where line_number is null)"
+                " from staging.rejected_events group by kind order by 2 desc, kind limit 20"
+            )
+            reasons = cursor.fetchall()
+    finally:
+        conn.close()
+    return LoadStatus(
+        objects=objects,
+        lines_loaded=loaded,
+        lines_rejected=rejected,
+        objects_unreadable=sum(row[2] for row in reasons),
+        first_loaded_at=first,
+        last_loaded_at=last,
+        last_load_id=str(last_load[0]) if last_load else None,
+        newest_object=newest[0] if newest else None,
+        rejects_by_reason=[(row[0], row[1]) for row in reasons],
+    )
