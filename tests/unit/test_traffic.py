@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from clickstream.contract import validate_event
 from clickstream.raw_layout import hour_prefix
 from clickstream.traffic import (
     CATALOGUE,
@@ -157,3 +158,12 @@ def test_objects_are_shaped_like_the_ingest_lambdas() -> None:
 def test_default_start_is_the_last_full_days() -> None:
     assert default_start(1, today=date(2026, 3, 10)) == date(2026, 3, 9)
     assert default_start(7, today=date(2026, 3, 10)) == date(2026, 3, 3)
+
+
+def test_every_generated_event_keeps_the_contract(
+    week: tuple[list[Request], TrafficStats],
+) -> None:
+    problems = {
+        event["event_id"]: errors for event in _events(week[0]) if (errors := validate_event(event))
+    }
+    assert problems == {}
