@@ -300,7 +300,7 @@
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: body,
-      keepalive: body.length < MAX_BATCH_BYTES,
+      // keepalive only while unloading: its 64 KiB budget is shared by every such request
       credentials: "omit"
     }).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (answer) {

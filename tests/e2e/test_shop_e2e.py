@@ -189,3 +189,39 @@ def test_the_shop_s_events_reach_clickstream_events(
     )
     (purchased,) = [row for row in rows if row[0] == "purchase"]
     assert purchased[1:] == (PRODUCT_ID, QUANTITY, purchase["order_id"])
+
+
+def test_unsent_events_survive_a_reload_and_are_retried(raw_bucket: str) -> None:
+    """While the endpoint fails (503), events wait in localStorage; after a reload and once
+    the endpoint answers again, the backoff retry delivers them all."""
+    settings = IngestSettings(raw_bucket=raw_bucket, raw_prefix="events/")
+    with running_server(settings=settings) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            failed: list[str] = []
+
+            def unavailable(route: Any) -> None:
+                failed.append(route.request.method)
+                route.fulfill(status=503, content_type="application/json", body='{"error":"down"}')
+
+            page.route("**/clickstream", unavailable)
+            page.goto(f"{server.url}/shop/")
+            page.wait_for_function("window.clickstream.pending() === 1")
+            for _ in range(100):  # the first send (after about a second) fails
+                if failed:
+                    break
+                page.wait_for_timeout(100)
+            page.reload()
+            page.wait_for_selector("body[data-ready=true]")
+            queued = page.evaluate("JSON.parse(localStorage.getItem('clickstream.queue'))")
+            assert [event["event_name"] for event in queued] == ["page_view", "page_view"]
+            assert failed  # the endpoint was tried and failed
+            page.unroute("**/clickstream")
+            page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
+        finally:
+            browser.close()
+    stored = {line["event_id"] for line in raw_lines(raw_bucket)}
+    assert stored == {event["event_id"] for event in queued}
