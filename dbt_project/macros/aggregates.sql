@@ -2,3 +2,12 @@
 {% macro rate(numerator, denominator) -%}
     round({{ numerator }}::numeric / nullif({{ denominator }}, 0), 4)
 {%- endmacro %}
+
+{#
+    The value of `column` on the most recent event (event_timestamp, then event_id) among the
+    events of the group where `present_when` (default: `column`) is not null.
+#}
+{% macro latest_value(column, present_when=none) -%}
+    (array_agg({{ column }} order by event_timestamp desc, event_id desc)
+        filter (where {{ present_when or column }} is not null))[1]
+{%- endmacro %}

@@ -10,3 +10,23 @@
         from {{ relation }}
     )
 {%- endmacro %}
+
+{#
+    The latest of the window starts of the named relations of this model's schema (a relation
+    that does not exist yet counts as -infinity). invalid_events uses it with
+    clickstream_events: invalid lines are rare, so its own watermark alone could lag far behind
+    and make every run re-read a long stretch of raw lines.
+#}
+{% macro latest_window_start(identifiers) -%}
+    greatest(
+    {%- for identifier in identifiers %}
+        {%- set relation = adapter.get_relation(
+            database=this.database, schema=this.schema, identifier=identifier) %}
+        {%- if relation is not none %}
+        {{ loaded_at_window_start(relation) }}
+        {%- else %}
+        '-infinity'::timestamptz
+        {%- endif %}{{ "," if not loop.last }}
+    {%- endfor %}
+    )
+{%- endmacro %}

@@ -35,3 +35,8 @@
             then ({{ text_value }})::timestamptz
     end
 {%- endmacro %}
+
+{# A jsonb array of strings as text[]. #}
+{% macro jsonb_text_array(json_value) -%}
+    array(select jsonb_array_elements_text({{ json_value }}) as element)::text []
+{%- endmacro %}

@@ -1,7 +1,7 @@
 -- Every raw line with the reasons it breaks event contract v1 (an empty array when it is
 -- valid) and the contract's defaults applied. Row by row, no dedup: a filter on loaded_at is
 -- pushed down to the raw table, so incremental models read only the new lines.
-{%- set product_events = ['product_view', 'add_to_cart', 'remove_from_cart', 'purchase'] %}
+{%- set product_events = "'product_view', 'add_to_cart', 'remove_from_cart', 'purchase'" %}
 {%- set max_id = 128 %}
 {%- set max_text = 2048 %}
 {%- set max_price = 1000000000 %}
@@ -42,7 +42,8 @@ checked as (
                 {{ contract_violation('payload', 'context.product', 'object', nullable=true) }},
                 {{ contract_violation('payload', 'context.order', 'object', nullable=true) }},
                 case
-                    when event_name in ('{{ product_events | join("', '") }}')
+                    when
+                        event_name in ({{ product_events }})
                         and coalesce(jsonb_typeof(payload #> '{context,product}'), 'null') = 'null'
                         then 'context.product: is required for ' || event_name || ' events'
                 end,
@@ -86,7 +87,8 @@ classified as (
         payload,
 
         ----------  classification
-        invalid_reasons,
+        -- jsonb rather than text[], so that dbt unit tests can build fixtures of this model
+        to_jsonb(invalid_reasons) as invalid_reasons,
         cardinality(invalid_reasons) = 0 as is_valid,
 
         ----------  the event, with the contract's defaults

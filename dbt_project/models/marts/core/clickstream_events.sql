@@ -24,12 +24,19 @@
 
 with classified as (
     select * from {{ ref('int_events_classified') }}
-    where
-        is_valid
-        {% if is_incremental() %}
-            and loaded_at >= {{ loaded_at_window_start(this) }}
-        {% endif %}
 ),
+
+{% if is_incremental() %}
+    new_valid_lines as (
+        select * from classified
+        where is_valid and loaded_at >= {{ loaded_at_window_start(this) }}
+    ),
+{% else %}
+    new_valid_lines as (
+        select * from classified
+        where is_valid
+    ),
+{% endif %}
 
 ranked as (
     select
@@ -38,7 +45,7 @@ ranked as (
             partition by event_id
             order by received_at, s3_key, line_number
         ) as copy_number
-    from classified
+    from new_valid_lines
 ),
 
 first_copies as (

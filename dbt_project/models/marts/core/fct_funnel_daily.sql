@@ -12,15 +12,17 @@
 -- recompute the dates of every event of the sessions touched since the last run: a late event
 -- that moves a session's start to another day updates both days (a day left empty is deleted).
 
+-- depends_on: {{ ref('clickstream_events') }}
+
 with sessions as (
     select * from {{ ref('fct_sessions') }}
 ),
 
-events as (
-    select * from {{ ref('clickstream_events') }}
-),
-
 {% if is_incremental() %}
+    events as (
+        select * from {{ ref('clickstream_events') }}
+    ),
+
     touched_sessions as (
         select session_id
         from sessions

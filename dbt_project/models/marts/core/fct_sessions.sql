@@ -60,8 +60,7 @@ first_events as (
 aggregated as (
     select
         session_id,
-        (array_agg(user_id order by event_timestamp desc, event_id desc)
-            filter (where user_id is not null))[1] as user_id,
+        {{ latest_value('user_id') }} as user_id,
         min(event_timestamp) as session_started_at,
         max(event_timestamp) as session_ended_at,
         count(*) as events,

@@ -14,40 +14,30 @@
 -- The window starts at the newer watermark of this table and clickstream_events (invalid
 -- lines are rare, so this table's own watermark alone could lag far behind).
 
-{% if is_incremental() %}
-    {%- set events_relation = adapter.get_relation(
-        database=this.database, schema=this.schema, identifier='clickstream_events') -%}
-{% endif %}
-
 with classified as (
     select * from {{ ref('int_events_classified') }}
-    where
-        not is_valid
-        {% if is_incremental() %}
-            and loaded_at >= greatest(
-                {{ loaded_at_window_start(this) }}
-                {%- if events_relation is not none %},
-                {{ loaded_at_window_start(events_relation) }}
-                {%- endif %}
-            )
-        {% endif %}
 ),
 
 {% if is_incremental() %}
     not_kept_yet as (
         select classified.*
         from classified
-        where not exists (
-            select 1
-            from {{ this }} as kept
-            where
-                kept.s3_key = classified.s3_key
-                and kept.line_number = classified.line_number
-        )
+        where
+            not classified.is_valid
+            and classified.loaded_at
+            >= {{ latest_window_start([this.identifier, 'clickstream_events']) }}
+            and not exists (
+                select 1
+                from {{ this }} as kept
+                where
+                    kept.s3_key = classified.s3_key
+                    and kept.line_number = classified.line_number
+            )
     ),
 {% else %}
     not_kept_yet as (
         select * from classified
+        where not is_valid
     ),
 {% endif %}
 
@@ -57,7 +47,7 @@ final as (
         line_number::integer as line_number,
         event_id::text as event_id,
         event_name::text as event_name,
-        invalid_reasons::text [] as invalid_reasons,
+        {{ jsonb_text_array('invalid_reasons') }} as invalid_reasons,
         payload::jsonb as payload,
         loaded_at::timestamptz as loaded_at
     from not_kept_yet

@@ -42,16 +42,13 @@ with events as (
 aggregated as (
     select
         context_product_id as product_id,
-        {%- for attribute in ['name', 'category', 'brand'] %}
-        (array_agg(context_product_{{ attribute }} order by event_timestamp desc, event_id desc)
-            filter (where context_product_{{ attribute }} is not null))[1]
-            as {{ 'product_name' if attribute == 'name' else attribute }},
-        {%- endfor %}
+        {{ latest_value('context_product_name') }} as product_name,
+        {{ latest_value('context_product_category') }} as category,
+        {{ latest_value('context_product_brand') }} as brand,
         -- price and discount_price travel together: a discount that ended must not linger
-        (array_agg(context_product_price order by event_timestamp desc, event_id desc)
-            filter (where context_product_price is not null))[1] as price,
-        (array_agg(context_product_discount_price order by event_timestamp desc, event_id desc)
-            filter (where context_product_price is not null))[1] as discount_price,
+        {{ latest_value('context_product_price') }} as price,
+        {{ latest_value('context_product_discount_price', 'context_product_price') }}
+            as discount_price,
         min(event_timestamp) as first_seen_at,
         max(event_timestamp) as last_seen_at,
         max(loaded_at) as last_loaded_at
