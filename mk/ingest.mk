@@ -4,8 +4,8 @@ SERVE_PORT ?= 8080
 
 .PHONY: serve contract-docs
 
-serve: $(INSTALLED) ## serve POST /clickstream (the real handler) and the demo shop on 127.0.0.1:$(SERVE_PORT)
+serve: $(INSTALLED) ## serve POST /clickstream (the real handler) and the demo shop on 127.0.0.1 (SERVE_PORT, default 8080)
 	$(RUN) $(BIN)/python -m lambdas.ingest.server --port $(SERVE_PORT)
 
-contract-docs: $(INSTALLED) ## regenerate the field table of docs/contract.md from clickstream/contract.py
+contract-docs: $(INSTALLED) ## regenerate docs/contract.md from clickstream/contract.py
 	$(BIN)/python -m clickstream.contract --markdown > docs/contract.md

@@ -417,15 +417,19 @@ def handle_request(
     s3: S3Client | Callable[[], S3Client],
     settings: IngestSettings,
     now: Clock,
+    invocation_id: str | None = None,
 ) -> dict[str, Any]:
     """Answer one payload-2.0 request; never raises and never shows a traceback to a client.
 
     `s3` may be a client or a function that returns one (only called when there is something
-    to write). `now` is the clock that sets `received_at` and the hour partition."""
+    to write). `now` is the clock that sets `received_at` and the hour partition.
+    `invocation_id` (the Lambda's own request id) only goes to the log."""
     started = time.perf_counter()
     request_id = request_id_of(event)
     method = str(_http_context(event).get("method", "")).upper()
     log_fields: dict[str, Any] = {"request_id": request_id, "method": method}
+    if invocation_id:
+        log_fields["invocation_id"] = invocation_id
     try:
         if method == "OPTIONS":
             reply = _preflight(event, settings)
@@ -488,4 +492,10 @@ def _utc_now() -> datetime:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (API Gateway HTTP API, payload format 2.0)."""
-    return handle_request(event, s3=_lambda_s3, settings=SETTINGS, now=_utc_now)
+    return handle_request(
+        event,
+        s3=_lambda_s3,
+        settings=SETTINGS,
+        now=_utc_now,
+        invocation_id=getattr(context, "aws_request_id", None),
+    )

@@ -167,11 +167,23 @@ def test_a_uuid_request_id_names_the_object_directly(raw_bucket: str) -> None:
     assert list(stored(raw_bucket)) == [f"events/2026/03/02/17/events-{request_id}.json"]
 
 
-def test_the_lambda_entry_point(raw_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+class FakeLambdaContext:
+    """The few attributes of the Lambda runtime's context object that the handler reads."""
+
+    aws_request_id = "9f1b2c3d-0000-4000-8000-000000000001"
+
+
+def test_the_lambda_entry_point(
+    raw_bucket: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(handler_module, "SETTINGS", settings_for(raw_bucket))
-    response = handler_module.handler(fixture("post_batch"), None)
+    response = handler_module.handler(fixture("post_batch"), FakeLambdaContext())
     assert response["statusCode"] == 200
-    assert len(stored(raw_bucket)[next(iter(stored(raw_bucket)))]) == 3
+    ((key, lines),) = stored(raw_bucket).items()  # under the hour of the real clock
+    assert key.endswith(f"/events-{object_id_for(FIXTURE_REQUEST_ID)}.json")
+    assert len(lines) == 3
+    log = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert log["invocation_id"] == FakeLambdaContext.aws_request_id
 
 
 # ------------------------------------------------------------------------ rejected
