@@ -7,23 +7,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from cfnlint.decode import decode
 
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from tests.conftest import FIXTURES
+from tests.support import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PACKAGE_SCRIPT = REPO_ROOT / "infra" / "scripts" / "package.py"
+TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
 WHEEL_CACHE = REPO_ROOT / "build" / "cache"
 # What Lambda's python3.11 runtime has besides the standard library: boto3 and its own deps.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
@@ -111,14 +116,26 @@ def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     return build
 
 
-def invoke(task_root: Path, runtime: Path, handler: str, event_file: Path) -> dict[str, Any]:
+def invoke(
+    task_root: Path,
+    runtime: Path,
+    handler: str,
+    event_file: Path,
+    overrides: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Run the handler in a fresh interpreter without site-packages (`-S`): only the unzipped
-    code, the runtime stand-in and the standard library can be imported."""
+    code, the runtime stand-in and the standard library can be imported. `overrides` sets
+    (or, with None, removes) environment variables, as the template's configuration does."""
     environment = {
         key: value
         for key, value in os.environ.items()
         if key.startswith(("PG", "AWS_", "RAW_", "CORS_")) or key in {"PATH", "HOME", "TZ"}
     }
+    for key, value in (overrides or {}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
     environment["PYTHONPATH"] = f"{task_root}{os.pathsep}{runtime}"
     environment["AWS_LAMBDA_FUNCTION_NAME"] = "clickstream-packaged-test"
     result = subprocess.run(
@@ -131,7 +148,9 @@ def invoke(task_root: Path, runtime: Path, handler: str, event_file: Path) -> di
         timeout=300,
     )
     assert result.returncode == 0, f"handler failed:\n{result.stderr[-4000:]}"
-    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    *log_lines, last = result.stdout.strip().splitlines()
+    answer: dict[str, Any] = json.loads(last)
+    answer["log_lines"] = log_lines
     return answer
 
 
@@ -144,6 +163,29 @@ def assert_only_packaged_code(answer: dict[str, Any], task_root: Path, runtime: 
         inside = any(resolved.is_relative_to(root) or path.is_relative_to(root) for root in allowed)
         assert inside or path.is_relative_to(runtime), f"imported from outside the zip: {file}"
         assert "site-packages" not in file or path.is_relative_to(runtime), file
+
+
+def metric_filter_values(log_lines: list[str]) -> dict[str, list[float]]:
+    """What the template's ETL metric filters would extract from these log lines: a small
+    evaluator for their `{ $.field = "value" }` patterns and `$.field` values."""
+    decoded, _ = decode(str(TEMPLATE))
+    assert decoded is not None
+    values: dict[str, list[float]] = {}
+    for resource in decoded["Resources"].values():
+        if resource["Type"] != "AWS::Logs::MetricFilter":
+            continue
+        properties = resource["Properties"]
+        match = re.fullmatch(r'\{ \$\.(\w+) = "([^"]*)" \}', properties["FilterPattern"])
+        assert match, f"unexpected pattern {properties['FilterPattern']}"
+        field, wanted = match.groups()
+        for transformation in properties["MetricTransformations"]:
+            value_field = str(transformation["MetricValue"]).removeprefix("$.")
+            values[transformation["MetricName"]] = [
+                float(entry[value_field])
+                for entry in map(json.loads, log_lines)
+                if entry.get(field) == wanted
+            ]
+    return values
 
 
 def raw_keys(bucket: str) -> list[str]:
@@ -177,11 +219,24 @@ def test_packaged_ingest_writes_a_raw_object(
     assert_only_packaged_code(answer, task_root, lambda_runtime)
 
 
+@pytest.fixture
+def warehouse_secret(services: dict[str, str]) -> Iterator[str]:
+    """The local login as a Secrets Manager secret, shaped like the stack's generated one."""
+    client = boto3.client("secretsmanager")
+    login = {"username": os.environ["PGUSER"], "password": os.environ.get("PGPASSWORD", "")}
+    arn = client.create_secret(Name=unique_name("warehouse"), SecretString=json.dumps(login))["ARN"]
+    try:
+        yield arn
+    finally:
+        client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
 def test_packaged_etl_loads_what_packaged_ingest_wrote(
     unpacked: Callable[[str], Path],
     lambda_runtime: Path,
     raw_bucket: str,
     warehouse_db: str,
+    warehouse_secret: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     etl_root = unpacked("etl")
@@ -196,7 +251,19 @@ def test_packaged_etl_loads_what_packaged_ingest_wrote(
     )
     assert ingest["result"]["statusCode"] == 200, ingest["result"]
 
-    answer = invoke(etl_root, lambda_runtime, HANDLERS["etl"][1], SCHEDULED_EVENT)
+    # As the template configures it: a PGUSER the server does not know and no password;
+    # the login comes from the secret.
+    as_deployed: dict[str, str | None] = {
+        "WAREHOUSE_SECRET_ARN": warehouse_secret,
+        "PGUSER": "clickstream_etl",
+        "PGPASSWORD": None,
+    }
+    answer = invoke(etl_root, lambda_runtime, HANDLERS["etl"][1], SCHEDULED_EVENT, as_deployed)
+    assert answer["result"]["lines_loaded"] == 2
+    assert metric_filter_values(answer["log_lines"]) == {
+        "EtlLinesLoaded": [2.0],
+        "EtlLinesRejected": [0.0],
+    }
     assert_only_packaged_code(answer, etl_root, lambda_runtime)
     psycopg2_files = [f for f in answer["module_files"] if "/psycopg2/" in f]
     assert psycopg2_files
@@ -208,7 +275,8 @@ def test_packaged_etl_loads_what_packaged_ingest_wrote(
         assert cursor.fetchall() == [(raw_keys(raw_bucket)[0], 2)]
 
     # A second scheduled run finds nothing new (the manifest remembers).
-    invoke(etl_root, lambda_runtime, HANDLERS["etl"][1], SCHEDULED_EVENT)
+    again = invoke(etl_root, lambda_runtime, HANDLERS["etl"][1], SCHEDULED_EVENT, as_deployed)
+    assert again["result"]["lines_loaded"] == 0
     with connect() as conn, conn.cursor() as cursor:
         cursor.execute("select count(*) from staging.raw_events")
         assert cursor.fetchone() == (2,)
