@@ -1,0 +1,130 @@
+"""A readable text report of the marts, for the demo (`make demo` prints it after dbt build):
+the funnel over every session, the top 10 products and the 5 busiest hours.
+
+    from clickstream.marts_summary import summarise_marts
+    print(summarise_marts(conn))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import psycopg2.errors
+from psycopg2.extensions import connection
+
+FUNNEL_STEPS = (
+    ("sessions", "sessions"),
+    ("page view", "sessions_with_page_view"),
+    ("product view", "sessions_with_product_view"),
+    ("add to cart", "sessions_with_add_to_cart"),
+    ("checkout", "sessions_with_checkout"),
+    ("purchase", "sessions_with_purchase"),
+)
+
+_FUNNEL_SQL = f"""
+select {", ".join(f"coalesce(sum({column}), 0)" for _, column in FUNNEL_STEPS)}
+from public.fct_funnel_daily
+"""
+
+_TOP_PRODUCTS_SQL = """
+select
+    performance.product_id,
+    coalesce(products.product_name, performance.product_id),
+    sum(performance.views),
+    sum(performance.add_to_carts),
+    sum(performance.purchases),
+    sum(performance.revenue)
+from public.fct_product_performance_daily as performance
+left join public.dim_products as products on products.product_id = performance.product_id
+group by performance.product_id, products.product_name
+order by sum(performance.views) desc, sum(performance.revenue) desc, performance.product_id
+limit 10
+"""
+
+_BUSIEST_HOURS_SQL = """
+select
+    to_char(event_hour at time zone 'UTC', 'YYYY-MM-DD HH24:00'),
+    sum(events),
+    sum(events) filter (where event_name = 'page_view'),
+    sum(events) filter (where event_name = 'purchase')
+from public.fct_activity_hourly
+group by event_hour
+order by sum(events) desc, event_hour
+limit 5
+"""
+
+
+def _rows(conn: connection, sql: str) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned first column, the others right-aligned, two spaces apart."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = []
+    for row in (headers, *rows):
+        cells = [str(row[0]).ljust(widths[0])]
+        cells += [str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def _funnel_section(conn: connection) -> list[str]:
+    counts = [int(value) for value in _rows(conn, _FUNNEL_SQL)[0]]
+    sessions = counts[0]
+    rows = []
+    for index, ((label, _), count) in enumerate(zip(FUNNEL_STEPS, counts, strict=True)):
+        previous = counts[index - 1] if index > 0 else sessions
+        rows.append((label, f"{count:,}", _percent(count, sessions), _percent(count, previous)))
+    return [
+        "Funnel (sessions containing each step)",
+        *_table(("step", "sessions", "of all", "of previous"), rows),
+    ]
+
+
+def _money(value: Decimal | None) -> str:
+    return f"{value or 0:,.2f}"
+
+
+def _products_section(conn: connection) -> list[str]:
+    rows = [
+        (str(name)[:40], f"{views:,}", f"{carts:,}", f"{purchases:,}", _money(revenue))
+        for _, name, views, carts, purchases, revenue in _rows(conn, _TOP_PRODUCTS_SQL)
+    ]
+    if not rows:
+        return ["Top products: none yet"]
+    return [
+        "Top 10 products by views",
+        *_table(("product", "views", "carts", "purchases", "revenue"), rows),
+    ]
+
+
+def _hours_section(conn: connection) -> list[str]:
+    rows = [
+        (hour, f"{events:,}", f"{page_views or 0:,}", f"{purchases or 0:,}")
+        for hour, events, page_views, purchases in _rows(conn, _BUSIEST_HOURS_SQL)
+    ]
+    if not rows:
+        return ["Busiest hours: none yet"]
+    return [
+        "5 busiest hours (UTC)",
+        *_table(("hour", "events", "page views", "purchases"), rows),
+    ]
+
+
+def summarise_marts(conn: connection) -> str:
+    """The funnel, the top 10 products and the 5 busiest hours, read from the marts."""
+    try:
+        sections = [_funnel_section(conn), _products_section(conn), _hours_section(conn)]
+    except psycopg2.errors.UndefinedTable:
+        conn.rollback()
+        return "The marts are not built yet: run `make hourly` (load, then dbt build).\n"
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"

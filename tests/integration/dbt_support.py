@@ -1,0 +1,369 @@
+"""Helpers for the warehouse tests: run dbt in-process on the test's database, read marts,
+and compute the expected marts independently, in plain Python, from raw lines."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from dbt.cli.main import dbtRunner
+
+from clickstream.config import PROJECT_ROOT
+from clickstream.contract import EVENT_NAMES, validate_event
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+DBT_PROFILES = PROJECT_ROOT / "profiles"
+CENT = Decimal("0.01")
+RATE = Decimal("0.0001")
+
+MARTS = (
+    "clickstream_events",
+    "invalid_events",
+    "fct_sessions",
+    "fct_funnel_daily",
+    "dim_products",
+    "fct_product_performance_daily",
+    "fct_activity_hourly",
+    "fct_activity_daily",
+)
+
+
+def dbt(*arguments: str, target_path: Path) -> None:
+    """Run dbt in this process against PGDATABASE; fail the test with dbt's own summary.
+    Each module gets its own target path, so tests never share dbt's compiled state with
+    each other or with a developer's `make` runs."""
+    result = dbtRunner().invoke(
+        [
+            *arguments,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROFILES),
+            "--target-path",
+            str(target_path),
+            "--log-path",
+            str(target_path / "logs"),
+            "--quiet",
+        ]
+    )
+    if not result.success:
+        failures = [
+            f"{item.node.name}: {item.status} {item.message}"
+            for item in (result.result or [])
+            if getattr(item, "status", None) in ("error", "fail")
+        ]
+        raise AssertionError(f"dbt {' '.join(arguments)} failed: {failures or result.exception}")
+
+
+def query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg2.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall() if cursor.description else []
+    conn.close()
+    return rows
+
+
+def execute(sql: str, *params: Any) -> None:
+    conn = psycopg2.connect()
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.execute(sql, params)
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ expected, in Python
+
+
+def parse_timestamp(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def rate(numerator: int, denominator: int) -> Decimal | None:
+    if denominator == 0:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATE, ROUND_HALF_UP)
+
+
+def money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class RawLine:
+    s3_key: str
+    line_number: int
+    payload: Any
+
+
+def raw_lines() -> list[RawLine]:
+    """Every line the loader put in staging.raw_events (the warehouse's input)."""
+    return [
+        RawLine(key, number, payload)
+        for key, number, payload in query(
+            "select s3_key, line_number, payload from staging.raw_events"
+        )
+    ]
+
+
+def invalid_reasons(payload: Any) -> list[str]:
+    """The contract's verdict (the ingest Lambda's own validator) plus the warehouse's rule
+    on the client clock: event_timestamp at most 1 hour after received_at."""
+    if not isinstance(payload, dict):
+        return ["not an object"]
+    event = {name: value for name, value in payload.items() if name != "ingest"}
+    reasons = validate_event(event)
+    ingest = payload.get("ingest")
+    received_at = parse_timestamp(ingest.get("received_at")) if isinstance(ingest, dict) else None
+    if received_at is None:
+        reasons.append("received_at")
+    happened_at = parse_timestamp(payload.get("event_timestamp"))
+    if received_at and happened_at and happened_at > received_at + timedelta(hours=1):
+        reasons.append("clock")
+    return reasons
+
+
+@dataclass
+class Event:
+    """A valid event, as clickstream_events should hold it."""
+
+    event_id: str
+    event_timestamp: datetime
+    event_name: str
+    session_id: str
+    client_id: str
+    user_id: str | None
+    user_login_state: str
+    is_first_visit: bool
+    product_id: str | None
+    product_name: str | None
+    category: str | None
+    brand: str | None
+    price: Decimal | None
+    discount_price: Decimal | None
+    quantity: int | None
+    page_path: str | None
+    referrer: str | None
+    received_at: datetime
+    s3_key: str
+    line_number: int
+
+    @property
+    def event_date(self) -> date:
+        return self.event_timestamp.date()
+
+    @property
+    def event_hour(self) -> datetime:
+        return self.event_timestamp.replace(minute=0, second=0, microsecond=0)
+
+
+def to_event(line: RawLine) -> Event:
+    payload = line.payload
+    context = payload.get("context") or {}
+    product = context.get("product") or {}
+    page = payload.get("page") or {}
+    user_id = payload.get("user_id")
+    return Event(
+        event_id=payload["event_id"].lower(),
+        event_timestamp=parse_timestamp(payload["event_timestamp"]),  # type: ignore[arg-type]
+        event_name=payload["event_name"],
+        session_id=payload["session_id"],
+        client_id=payload["client_id"],
+        user_id=user_id,
+        user_login_state=payload.get("user_login_state") or ("logged_in" if user_id else "guest"),
+        is_first_visit=bool(payload.get("is_first_visit")),
+        product_id=product.get("id"),
+        product_name=product.get("name"),
+        category=product.get("category"),
+        brand=product.get("brand"),
+        price=money(product.get("price")),
+        discount_price=money(product.get("discount_price")),
+        quantity=(product.get("quantity") or 1) if product else None,
+        page_path=page.get("path"),
+        referrer=page.get("referrer"),
+        received_at=parse_timestamp(payload["ingest"]["received_at"]),  # type: ignore[arg-type]
+        s3_key=line.s3_key,
+        line_number=line.line_number,
+    )
+
+
+@dataclass
+class Expected:
+    events: list[Event]
+    invalid_lines: int
+    duplicate_lines: int
+
+
+def expected_events(lines: Iterable[RawLine]) -> Expected:
+    """Classify every line, then keep the first received valid copy of each event_id."""
+    invalid = 0
+    valid: list[Event] = []
+    for line in lines:
+        if invalid_reasons(line.payload):
+            invalid += 1
+        else:
+            valid.append(to_event(line))
+    first: dict[str, Event] = {}
+    for event in sorted(valid, key=lambda e: (e.received_at, e.s3_key, e.line_number)):
+        first.setdefault(event.event_id, event)
+    return Expected(list(first.values()), invalid, len(valid) - len(first))
+
+
+def expected_sessions(events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+    by_session: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_session[event.session_id].append(event)
+    sessions = {}
+    for session_id, session_events in by_session.items():
+        ordered = sorted(session_events, key=lambda e: (e.event_timestamp, e.event_id))
+        counts = dict.fromkeys(EVENT_NAMES, 0)
+        for event in ordered:
+            counts[event.event_name] += 1
+        users = [event.user_id for event in ordered if event.user_id is not None]
+        start, end = ordered[0].event_timestamp, ordered[-1].event_timestamp
+        sessions[session_id] = {
+            "client_id": ordered[0].client_id,
+            "user_id": users[-1] if users else None,
+            "session_started_at": start,
+            "session_ended_at": end,
+            "session_date": start.date(),
+            "session_duration_seconds": Decimal(str((end - start).total_seconds())),
+            "events": len(ordered),
+            **{f"{name}s": count for name, count in counts.items()},
+            "entry_page_path": ordered[0].page_path,
+            "referrer": ordered[0].referrer,
+            "is_bounce": len(ordered) == 1,
+            "is_first_visit": any(event.is_first_visit for event in ordered),
+        }
+    return sessions
+
+
+FUNNEL_STEPS = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
+
+
+def expected_funnel(sessions: Mapping[str, Mapping[str, Any]]) -> dict[date, dict[str, Any]]:
+    days: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for session in sessions.values():
+        day = days[session["session_date"]]
+        day["sessions"] += 1
+        for step in FUNNEL_STEPS:
+            day[f"sessions_with_{step}"] += session[f"{step}s"] > 0
+    funnel = {}
+    for session_date, day in days.items():
+        row: dict[str, Any] = {"sessions": day["sessions"]}
+        row |= {f"sessions_with_{step}": day[f"sessions_with_{step}"] for step in FUNNEL_STEPS}
+        row["product_view_rate"] = rate(row["sessions_with_product_view"], row["sessions"])
+        row["add_to_cart_rate"] = rate(
+            row["sessions_with_add_to_cart"], row["sessions_with_product_view"]
+        )
+        row["checkout_rate"] = rate(row["sessions_with_checkout"], row["sessions_with_add_to_cart"])
+        row["purchase_rate"] = rate(row["sessions_with_purchase"], row["sessions_with_checkout"])
+        row["session_conversion_rate"] = rate(row["sessions_with_purchase"], row["sessions"])
+        funnel[session_date] = row
+    return funnel
+
+
+def expected_product_performance(
+    events: Iterable[Event],
+) -> dict[tuple[date, str], dict[str, Any]]:
+    names = {
+        "product_view": "views",
+        "add_to_cart": "add_to_carts",
+        "remove_from_cart": "removes",
+        "checkout": "checkouts",
+        "purchase": "purchases",
+    }
+    rows: dict[tuple[date, str], dict[str, Any]] = {}
+    for event in events:
+        if event.product_id is None:
+            continue
+        row = rows.setdefault(
+            (event.event_date, event.product_id),
+            {**dict.fromkeys(names.values(), 0), "units": 0, "revenue": Decimal("0.00")},
+        )
+        row[names[event.event_name]] += 1
+        if event.event_name == "purchase":
+            unit_price = event.discount_price if event.discount_price is not None else event.price
+            row["units"] += event.quantity
+            row["revenue"] += (event.quantity or 1) * (unit_price or Decimal(0))
+    for row in rows.values():
+        row["view_to_cart_rate"] = rate(row["add_to_carts"], row["views"])
+        row["cart_to_purchase_rate"] = rate(row["purchases"], row["add_to_carts"])
+    return rows
+
+
+def expected_activity_hourly(
+    events: Iterable[Event],
+) -> dict[tuple[datetime, str], tuple[int, ...]]:
+    groups: dict[tuple[datetime, str], list[Event]] = defaultdict(list)
+    for event in events:
+        groups[(event.event_hour, event.event_name)].append(event)
+    return {
+        key: (
+            len(group),
+            len({event.user_id or event.client_id for event in group}),
+            len({event.session_id for event in group}),
+        )
+        for key, group in groups.items()
+    }
+
+
+def expected_activity_daily(events: Iterable[Event]) -> dict[date, tuple[int, ...]]:
+    groups: dict[date, list[Event]] = defaultdict(list)
+    for event in events:
+        groups[event.event_date].append(event)
+    return {
+        day: (
+            len(group),
+            len({event.user_id or event.client_id for event in group}),
+            len({event.session_id for event in group}),
+            len({e.user_id for e in group if e.user_login_state == "logged_in" and e.user_id}),
+            len({event.client_id for event in group if event.is_first_visit}),
+        )
+        for day, group in groups.items()
+    }
+
+
+def expected_products(events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+    """dim_products: each attribute from the latest event carrying one."""
+    by_product: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.product_id is not None:
+            by_product[event.product_id].append(event)
+    products = {}
+    for product_id, product_events in by_product.items():
+        latest_first = sorted(
+            product_events, key=lambda e: (e.event_timestamp, e.event_id), reverse=True
+        )
+
+        def latest(attribute: str, events: list[Event] = latest_first) -> Any:
+            return next(
+                (getattr(e, attribute) for e in events if getattr(e, attribute) is not None),
+                None,
+            )
+
+        priced = next((e for e in latest_first if e.price is not None), None)
+        products[product_id] = {
+            "product_name": latest("product_name"),
+            "category": latest("category"),
+            "brand": latest("brand"),
+            "price": priced.price if priced else None,
+            "discount_price": priced.discount_price if priced else None,
+            "first_seen_at": min(e.event_timestamp for e in product_events),
+            "last_seen_at": max(e.event_timestamp for e in product_events),
+        }
+    return products
+
+
+def json_line(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"))
