@@ -183,6 +183,7 @@ def build_lambdas(out: Path, cache: Path, only: str | None = None) -> list[Path]
 
 # --------------------------------------------------------------------------- host bundle
 
+PROJECT_PACKAGES = ("clickstream", "extract_load", "lambdas", "dashboard")
 BUNDLE_APP_SOURCES = (
     "pyproject.toml",
     "dbt_project",
@@ -202,6 +203,30 @@ def host_requirements() -> list[str]:
     ]
 
 
+# What the project's wheel is built from (pyproject.toml's packages and its readme).
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "MANIFEST.in", *PROJECT_PACKAGES)
+
+
+def build_project_wheel(wheelhouse: Path) -> None:
+    """The project's wheel, built from a clean copy: setuptools' in-tree build/lib would
+    otherwise keep files deleted since the last build, and mix with our own build/."""
+    with tempfile.TemporaryDirectory() as source:
+        for relative in WHEEL_SOURCES:
+            for path, name in project_files(relative):
+                destination = Path(source) / name
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, destination)
+        pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        build = subprocess.run(
+            [*pip_wheel, "--wheel-dir", str(wheelhouse), source],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+    if build.returncode != 0:
+        raise PackagingError(f"building the project's wheel failed:\n{build.stderr}")
+
+
 def build_bundle(out: Path) -> Path:
     staging = out / "host" / "bundle"
     shutil.rmtree(staging, ignore_errors=True)
@@ -209,15 +234,7 @@ def build_bundle(out: Path) -> Path:
     requirements = host_requirements()
     pip_download(requirements, wheelhouse, HOST_PLATFORMS)
     (wheelhouse / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheelhouse), "."],
-        cwd=REPO_ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if build.returncode != 0:
-        raise PackagingError(f"building the project's wheel failed:\n{build.stderr}")
+    build_project_wheel(wheelhouse)
     for source in BUNDLE_APP_SOURCES:
         for path, name in project_files(source):
             destination = staging / "app" / name
@@ -252,10 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"package: {error}", file=sys.stderr)
         return 1
     for path in built:
-        print(
-            f"built {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}"
-            f" ({path.stat().st_size / 1e6:.1f} MB)"
-        )
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        print(f"built {shown} ({path.stat().st_size / 1024:,.0f} KiB)")
     return 0
 
 

@@ -280,3 +280,22 @@ def test_packaged_etl_loads_what_packaged_ingest_wrote(
     with connect() as conn, conn.cursor() as cursor:
         cursor.execute("select count(*) from staging.raw_events")
         assert cursor.fetchone() == (2,)
+
+
+def test_lambda_zips_are_reproducible(unpacked: Callable[[str], Path], tmp_path: Path) -> None:
+    """Same code, same bytes: CloudFormation then updates a function only when it changed."""
+    first = unpacked("ingest").parent / "lambda" / "ingest.zip"  # the module's build
+    subprocess.run(
+        [
+            sys.executable,
+            str(PACKAGE_SCRIPT),
+            "lambdas",
+            "--only",
+            "ingest",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "lambda" / "ingest.zip").read_bytes() == first.read_bytes()
