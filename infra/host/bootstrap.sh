@@ -101,18 +101,10 @@ EOF
 
 create_roles() {
     log "creating the database and roles"
-    sudo -u postgres psql -q -v ON_ERROR_STOP=1 -d postgres <<EOF
-select format('create role %I login', r) from unnest(array['$SERVICE_USER', 'clickstream_etl', 'clickstream_reader']) as r
-where not exists (select 1 from pg_roles where rolname = r) \gexec
-select 'create database $PGDATABASE owner $SERVICE_USER'
-where not exists (select 1 from pg_database where datname = '$PGDATABASE') \gexec
-grant connect, create on database $PGDATABASE to clickstream_etl;
-grant connect on database $PGDATABASE to clickstream_reader;
--- dbt (as $SERVICE_USER) reads staging; analysts read everything, write nothing.
-grant pg_read_all_data to $SERVICE_USER, clickstream_reader;
-EOF
-    sudo -u postgres psql -q -v ON_ERROR_STOP=1 -d "$PGDATABASE" \
-        -c "create schema if not exists staging authorization clickstream_etl"
+    sudo -u postgres psql -q -v ON_ERROR_STOP=1 -d postgres \
+        -v database="$PGDATABASE" -v owner="$SERVICE_USER" \
+        -v etl_role=clickstream_etl -v reader_role=clickstream_reader \
+        -f "$INCOMING/app/infra/host/warehouse_roles.sql"
 }
 
 install_release() {

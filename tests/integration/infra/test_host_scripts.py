@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import stat
+import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import psycopg2
+import psycopg2.errors
 import pytest
+from psycopg2 import sql
 
+from clickstream.errors import WarehouseUnreachableError
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from extract_load.schema import ensure_schema
+from tests.support import drop_database, unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -196,3 +204,110 @@ def test_empty_bucket_deletes_every_version_and_delete_marker(
     assert not listing.get("Versions")
     assert not listing.get("DeleteMarkers")
     client.put_bucket_versioning(Bucket=raw_bucket, VersioningConfiguration={"Status": "Suspended"})
+
+
+# --------------------------------------------------------------------------- warehouse roles
+
+set_passwords = load_script("infra/host/set_passwords.py")
+ROLES_SQL = REPO_ROOT / "infra" / "host" / "warehouse_roles.sql"
+ROLE_VARIABLES = ("owner", "etl_role", "reader_role")
+
+
+@pytest.fixture
+def host_roles(services: dict[str, str]) -> Iterator[dict[str, str]]:
+    """warehouse_roles.sql's database and roles, under throwaway names, dropped afterwards
+    (roles are cluster-wide: the real names are never created here)."""
+    names = {
+        "database": unique_name("host_dw"),
+        "owner": unique_name("owner"),
+        "etl_role": unique_name("etl"),
+        "reader_role": unique_name("reader"),
+    }
+    stranger = unique_name("stranger")
+    try:
+        yield {**names, "stranger": stranger}
+    finally:
+        drop_database(names["database"])
+        conn = connect(dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                for role in [*(names[key] for key in ROLE_VARIABLES), stranger]:
+                    cursor.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+        finally:
+            conn.close()
+
+
+def pgserver_psql() -> str:
+    """psql from the pgserver wheel that runs the embedded PostgreSQL (no system install)."""
+    spec = importlib.util.find_spec("pgserver")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / "psql")
+
+
+def run_roles_sql(names: dict[str, str]) -> None:
+    variables = [
+        arg for key in ("database", *ROLE_VARIABLES) for arg in ("-v", f"{key}={names[key]}")
+    ]
+    psql = pgserver_psql() if os.environ.get("PGHOST") == "127.0.0.1" else "psql"
+    result = subprocess.run(
+        [psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", "postgres", *variables, "-f", ROLES_SQL],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_host_roles_can_do_their_job_and_no_more(host_roles: dict[str, str]) -> None:
+    run_roles_sql(host_roles)
+    run_roles_sql(host_roles)  # idempotent: bootstrap runs it on every upgrade
+    database = host_roles["database"]
+    with connect(dbname="postgres") as admin:
+        admin.autocommit = True
+        set_passwords.set_password(admin, host_roles["etl_role"], "etl-secret-1")
+
+    # The ETL creates its tables in the staging schema it owns, and loads them.
+    with connect(dbname=database, user=host_roles["etl_role"]) as etl:
+        ensure_schema(etl)
+        with etl.cursor() as cursor:
+            cursor.execute(
+                "insert into staging.load_manifest (s3_key, size_bytes, lines_loaded,"
+                " lines_rejected, load_id) values ('events/a.json', 1, 1, 0, gen_random_uuid())"
+            )
+        etl.commit()
+
+    # dbt (the owner) reads staging and builds in public.
+    with connect(dbname=database, user=host_roles["owner"]) as owner, owner.cursor() as cursor:
+        cursor.execute("select count(*) from staging.load_manifest")
+        assert cursor.fetchone() == (1,)
+        cursor.execute("create table public.fct_example as select 1 as one")
+        owner.commit()
+
+    # Analysts read everything and write nothing.
+    with connect(dbname=database, user=host_roles["reader_role"]) as reader:
+        with reader.cursor() as cursor:
+            cursor.execute("select count(*) from staging.load_manifest")
+            assert cursor.fetchone() == (1,)
+            cursor.execute("select one from public.fct_example")
+            assert cursor.fetchone() == (1,)
+        for statement in (
+            "delete from staging.load_manifest",
+            "insert into public.fct_example values (2)",
+            "create table public.mine (x int)",
+            "create schema mine",
+        ):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cursor:
+                cursor.execute(statement)
+            reader.rollback()
+
+    # Nobody else may connect (the database's default PUBLIC connect is revoked).
+    with connect(dbname="postgres") as admin, admin.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("create role {} login").format(sql.Identifier(host_roles["stranger"]))
+        )
+        admin.commit()
+    with pytest.raises(WarehouseUnreachableError, match="permission denied"):
+        connect(dbname=database, user=host_roles["stranger"])
