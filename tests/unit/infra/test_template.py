@@ -3,6 +3,7 @@ template itself: AWS cannot be reached from here, so these are the checks that c
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -322,11 +323,14 @@ def test_etl_runs_hourly_in_the_private_subnet_with_retries(resources: dict[str,
 
 
 def test_lambda_code_and_handlers_match_the_packages(resources: dict[str, Any]) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "infra" / "scripts"))
-    try:
-        import package  # infra/scripts/package.py
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location(
+        "infra_package", REPO_ROOT / "infra" / "scripts" / "package.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = package  # its dataclasses look the module up there
+    spec.loader.exec_module(package)
     packages = {p.name: p for p in package.lambda_packages()}
     for name, function in (("ingest", "IngestFunction"), ("etl", "EtlFunction")):
         properties = resources[function]["Properties"]
