@@ -55,4 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClickstreamError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the batch in flight was rolled back; run again to go on", file=sys.stderr
+        )
+        return 130
     return 0

@@ -33,7 +33,12 @@ from psycopg2.extensions import connection
 from psycopg2.extras import execute_values
 
 from clickstream.config import Settings
-from clickstream.errors import BucketUnreachableError, WarehouseUnreachableError
+from clickstream.errors import (
+    BucketUnreachableError,
+    TerminalError,
+    TransientError,
+    WarehouseUnreachableError,
+)
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from extract_load.lines import (
@@ -118,7 +123,7 @@ class FetchedObject:
         return open_body(_get_stream(self.client, self.bucket, self.ref), self.ref.key)
 
 
-class ObjectGoneError(Exception):
+class ObjectGoneError(TransientError):
     """The object was deleted between the listing and the fetch: nothing to load."""
 
 
@@ -127,7 +132,7 @@ def _s3_error(ref: ObjectRef, error: Exception) -> Exception:
         "NoSuchKey",
         "404",
     ):
-        return ObjectGoneError(ref.key)
+        return ObjectGoneError(f"{ref.key} was deleted while the loader ran")
     return BucketUnreachableError(f"cannot read {ref.key}: {error}")
 
 
@@ -557,6 +562,8 @@ def load_new_objects(
                 bar.close()
     except psycopg2.OperationalError as error:
         raise WarehouseUnreachableError(f"lost the warehouse: {_first_line(error)}") from error
+    except psycopg2.Error as error:  # e.g. no privilege on staging: a person must act
+        raise TerminalError(f"the warehouse refused the load: {_first_line(error)}") from error
     finally:
         conn.close()
         listing_conn.close()

@@ -1,0 +1,16 @@
+# Extract-load (issue 2): raw S3 objects into staging.raw_events, and synthetic traffic.
+
+TRAFFIC_EVENTS ?= 20000
+TRAFFIC_DAYS ?= 1
+TRAFFIC_ARGS ?=
+
+.PHONY: load load-status traffic
+
+load: $(INSTALLED) ## load the new raw objects into staging (LOAD_ARGS="--since 2026-03-01 --until 2026-03-02T12")
+	$(RUN) $(BIN)/python -m extract_load load $(LOAD_ARGS)
+
+load-status: $(INSTALLED) ## what the loader has loaded and rejected
+	$(RUN) $(BIN)/python -m extract_load status
+
+traffic: $(INSTALLED) ## write generated shop traffic to the raw bucket (TRAFFIC_EVENTS, TRAFFIC_DAYS, TRAFFIC_ARGS)
+	$(RUN) $(BIN)/python -m clickstream.traffic --events $(TRAFFIC_EVENTS) --days $(TRAFFIC_DAYS) $(TRAFFIC_ARGS)
