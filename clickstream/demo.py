@@ -29,6 +29,7 @@ from clickstream.traffic import (
     TrafficStats,
     default_start,
     generate_requests,
+    parse_date,
     s3_sink,
     write_requests,
 )
@@ -110,19 +111,12 @@ def load(run: DemoRun) -> None:
 STEPS: list[Callable[[DemoRun], None]] = [show_targets, send_traffic, load]
 
 
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clickstream.demo", description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument(
-        "--start", type=_parse_date, help="first day, UTC (default: the last DAYS full days)"
+        "--start", type=parse_date, help="first day, UTC (default: the last DAYS full days)"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(

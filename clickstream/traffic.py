@@ -728,7 +728,8 @@ def _put(client: S3Client, bucket: str, key: str, body: bytes) -> None:
 # ---------------------------------------------------------------------------- CLI
 
 
-def _parse_date(text: str) -> date:
+def parse_date(text: str) -> date:
+    """`YYYY-MM-DD` for argparse (`--start`), with a one-line message when it is not."""
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -743,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=20000, help="distinct events")
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument(
-        "--start", type=_parse_date, help="first day, UTC (default: the last DAYS full days)"
+        "--start", type=parse_date, help="first day, UTC (default: the last DAYS full days)"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bucket", help="default: $RAW_BUCKET")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from clickstream.traffic import (
     generate_requests,
     hourly_budget,
 )
+from clickstream.traffic import main as traffic_main
 
 START = date(2026, 3, 2)  # a Monday
 
@@ -167,3 +169,17 @@ def test_every_generated_event_keeps_the_contract(
         event["event_id"]: errors for event in _events(week[0]) if (errors := validate_event(event))
     }
     assert problems == {}
+
+
+def test_cli_writes_the_raw_layout_to_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--events", "50", "--start", "2026-03-02", "--seed", "2", "--retry-rate", "0"]
+    assert traffic_main([*arguments, "--output-dir", str(tmp_path), "--prefix", "events/"]) == 0
+    assert capsys.readouterr().out.startswith("50 events in ")
+    files = sorted(tmp_path.glob("events/2026/03/02/*/events-*.json"))
+    expected = {
+        r.object_key("events/"): r.ndjson()
+        for r in generate_requests(50, 1, START, 2, retry_rate=0)
+    }
+    assert {str(f.relative_to(tmp_path)): f.read_bytes() for f in files} == expected
