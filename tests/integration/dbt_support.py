@@ -3,7 +3,11 @@ and compute the expected marts independently, in plain Python, from raw lines.""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from clickstream.config import PROJECT_ROOT
 from clickstream.contract import EVENT_NAMES, validate_event
@@ -35,11 +39,32 @@ MARTS = (
 )
 
 
-def dbt(*arguments: str, target_path: Path) -> None:
-    """Run dbt in this process against PGDATABASE; fail the test with dbt's own summary.
-    Each module gets its own target path, so tests never share dbt's compiled state with
-    each other or with a developer's `make` runs."""
-    result = dbtRunner().invoke(
+@functools.cache
+def shared_target_path() -> Path:
+    """dbt's target directory for this test process: never the project's own (a developer's
+    `make` runs, or another pytest process, must not share dbt's compiled state with us),
+    but one for all modules, so that dbt parses the project once (partial parsing)."""
+    path = Path(tempfile.mkdtemp(prefix="dbt-target-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def dbt(*arguments: str, target_path: Path | None = None) -> None:
+    """Run dbt in this process against PGDATABASE; fail the test with dbt's own summary."""
+    result = dbt_result(*arguments, target_path=target_path)
+    if not result.success:
+        failures = [
+            f"{item.node.name}: {item.status} {item.message}"
+            for item in (result.result or [])
+            if getattr(item, "status", None) in ("error", "fail")
+        ]
+        raise AssertionError(f"dbt {' '.join(arguments)} failed: {failures or result.exception}")
+
+
+def dbt_result(*arguments: str, target_path: Path | None = None) -> dbtRunnerResult:
+    """Run dbt in this process against PGDATABASE and return its result, whatever it is."""
+    target_path = target_path or shared_target_path()
+    return dbtRunner().invoke(
         [
             *arguments,
             "--project-dir",
@@ -53,13 +78,6 @@ def dbt(*arguments: str, target_path: Path) -> None:
             "--quiet",
         ]
     )
-    if not result.success:
-        failures = [
-            f"{item.node.name}: {item.status} {item.message}"
-            for item in (result.result or [])
-            if getattr(item, "status", None) in ("error", "fail")
-        ]
-        raise AssertionError(f"dbt {' '.join(arguments)} failed: {failures or result.exception}")
 
 
 def query(sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -40,6 +40,7 @@ from tests.integration.dbt_support import (
     money,
     query,
     raw_lines,
+    shared_target_path,
 )
 
 pytestmark = pytest.mark.slow
@@ -91,11 +92,6 @@ def _bad_lines() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def target_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dbt_target")
-
-
 def _snapshot(schema: str) -> None:
     execute(f"drop schema if exists {schema} cascade; create schema {schema}")
     for mart in MARTS:
@@ -125,7 +121,7 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(module_warehouse_db: str, module_raw_bucket: str, target_path: Path) -> Built:
+def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
     requests = list(
         generate_requests(4000, 2, START, seed=11, retry_rate=0.03, late_rate=0.03, skew_rate=0.02)
     )
@@ -160,19 +156,23 @@ def built(module_warehouse_db: str, module_raw_bucket: str, target_path: Path) -
         if number == 3:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=40), [before])
         load_new_objects(LOAD_SINCE)
-        dbt("build", target_path=target_path)
+        dbt("build")
         if number == 1:
             funnel_after_first_load = dict(
                 query("select session_date, sessions from public.fct_funnel_daily")
             )
 
     _snapshot("incremental_result")
-    dbt("build", target_path=target_path)  # nothing new: nothing may change
+    dbt("build")  # nothing new: nothing may change
     idempotent = _differences("incremental_result")
-    dbt("build", "--full-refresh", target_path=target_path)
+    dbt("build", "--full-refresh")
     full_refresh = _differences("incremental_result")
     return Built(
-        expected_events(raw_lines()), funnel_after_first_load, idempotent, full_refresh, target_path
+        expected_events(raw_lines()),
+        funnel_after_first_load,
+        idempotent,
+        full_refresh,
+        shared_target_path(),
     )
 
 
