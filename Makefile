@@ -52,10 +52,10 @@ hourly: $(INSTALLED) ## load the new raw objects, then build and test the wareho
 test: $(INSTALLED) browser ## run the test suite (real PostgreSQL and S3 on loopback)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(INSTALLED) ## ruff, mypy, sqlfluff on every model, cfn-lint on the templates
+lint: $(INSTALLED) infra-lint ## ruff, mypy, sqlfluff on every model, cfn-lint on the templates
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy clickstream extract_load lambdas dashboard bench
+	$(BIN)/mypy clickstream extract_load lambdas dashboard bench infra/scripts infra/host
 	$(RUN) $(BIN)/sqlfluff lint dbt_project
 
 format: $(INSTALLED) ## rewrite Python and SQL in the house style

@@ -6,11 +6,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import psycopg2
 from psycopg2 import sql
 
 from clickstream.storage import s3_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 def unique_name(prefix: str) -> str:
@@ -66,7 +70,9 @@ def empty_bucket(bucket: str) -> None:
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        keys: list[ObjectIdentifierTypeDef] = [
+            {"Key": item["Key"]} for item in page.get("Contents", [])
+        ]
         if keys:
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
