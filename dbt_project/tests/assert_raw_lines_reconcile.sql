@@ -1,45 +1,99 @@
 -- The reconciliation (design.md): raw lines = valid events kept + invalid lines + duplicates,
--- exactly. Duplicates are counted independently of the incremental tables, from the
--- classified lines: valid lines whose event_id already has an earlier valid line. Returns a
--- row (a failure) when the books do not balance.
-with classified as (
-    select * from {{ ref('int_events_classified') }}
-),
-
-raw_lines as (
-    select count(*) as lines from {{ source('clickstream', 'raw_events') }}
-),
-
-valid_lines as (
+-- exactly, checked line by line. Every raw line must be the kept copy of its event (same
+-- s3_key and line_number in clickstream_events), an invalid line (in invalid_events), or a
+-- duplicate: a line whose event_id is kept from another line. The counts must then add up,
+-- which also proves that neither table holds a row that matches no raw line.
+-- Returns a row (a failure) when the books do not balance. Joins only, no re-classification,
+-- so the test stays cheap on a long history.
+with raw_events as (
     select
-        count(*) as lines,
-        count(distinct event_id) as distinct_events
-    from classified
-    where is_valid
+        s3_key,
+        line_number,
+        lower(payload ->> 'event_id') as event_id
+    from {{ source('clickstream', 'raw_events') }}
 ),
 
 kept as (
-    select count(*) as events from {{ ref('clickstream_events') }}
+    select
+        s3_key,
+        line_number,
+        event_id
+    from {{ ref('clickstream_events') }}
 ),
 
 invalid as (
-    select count(*) as lines from {{ ref('invalid_events') }}
+    select
+        s3_key,
+        line_number
+    from {{ ref('invalid_events') }}
+),
+
+accounted as (
+    select
+        raw_events.event_id,
+        kept.event_id is not null as is_kept,
+        invalid.s3_key is not null as is_invalid
+    from raw_events
+    left join kept
+        on
+            raw_events.s3_key = kept.s3_key
+            and raw_events.line_number = kept.line_number
+    left join invalid
+        on
+            raw_events.s3_key = invalid.s3_key
+            and raw_events.line_number = invalid.line_number
+),
+
+duplicates as (
+    select
+        accounted.event_id,
+        kept.event_id is not null as is_copy_of_a_kept_event
+    from accounted
+    left join kept
+        on accounted.event_id = kept.event_id
+    where not accounted.is_kept and not accounted.is_invalid
+),
+
+line_counts as (
+    select
+        count(*) as raw_lines,
+        count(*) filter (where is_kept) as raw_lines_kept,
+        count(*) filter (where is_invalid) as raw_lines_invalid,
+        count(*) filter (where not is_kept and not is_invalid) as duplicate_lines
+    from accounted
+),
+
+kept_count as (
+    select count(*) as valid_events from kept
+),
+
+invalid_count as (
+    select count(*) as invalid_lines from invalid
+),
+
+unaccounted_count as (
+    select count(*) as lines_unaccounted_for from duplicates
+    where not is_copy_of_a_kept_event
 ),
 
 books as (
     select
-        raw_lines.lines as raw_lines,
-        kept.events as valid_events,
-        invalid.lines as invalid_lines,
-        valid_lines.lines - valid_lines.distinct_events as duplicate_lines,
-        valid_lines.distinct_events as distinct_valid_event_ids
-    from raw_lines
-    cross join valid_lines
-    cross join kept
-    cross join invalid
+        line_counts.raw_lines,
+        line_counts.raw_lines_kept,
+        line_counts.raw_lines_invalid,
+        line_counts.duplicate_lines,
+        kept_count.valid_events,
+        invalid_count.invalid_lines,
+        unaccounted_count.lines_unaccounted_for
+    from line_counts
+    cross join kept_count
+    cross join invalid_count
+    cross join unaccounted_count
 )
 
 select * from books
 where
     raw_lines <> valid_events + invalid_lines + duplicate_lines
-    or valid_events <> distinct_valid_event_ids
+    or raw_lines_kept <> valid_events
+    or raw_lines_invalid <> invalid_lines
+    or lines_unaccounted_for > 0
