@@ -40,8 +40,23 @@ MISSING = "\u2013"  # an en dash where a value is missing
 STYLE = """
 .kpi .value-box-area { padding: 0.6rem 0.9rem !important; }
 .kpi .value-box-title { font-size: 0.9rem; margin-bottom: 0.2rem; }
-.kpi .value-box-value { font-size: 1.45rem; font-weight: 600; margin-bottom: 0.1rem; }
+.kpi .value-box-value {
+    font-size: 1.35rem; font-weight: 600; margin-bottom: 0.1rem; white-space: nowrap;
+}
+.kpi .kpi-moment { font-size: 1.05rem; }
 .empty-state { margin-top: 1rem; }
+"""
+# plotly sizes a chart when it is drawn; a page that is still laying out (a scrollbar
+# appearing, a tab being shown) would leave it too wide or too narrow, so fit the visible
+# charts to their cards again once Shiny has put new content in or a tab has been shown.
+RESIZE_CHARTS_JS = """
+function fitCharts() {
+    if (!window.Plotly) return;
+    document.querySelectorAll('.tab-pane.active .js-plotly-plot').forEach(function (chart) {
+        window.Plotly.Plots.resize(chart);
+    });
+}
+$(document).on('shiny:value shown.bs.tab', function () { setTimeout(fitCharts, 60); });
 """
 ALL = ""  # the select inputs' "every category / brand" choice
 
@@ -85,10 +100,14 @@ def empty_state(message: str) -> ui.Tag:
     return ui.div(ui.p(message, class_="lead mb-0"), class_="alert alert-secondary empty-state")
 
 
-def kpi(kpi_id: str, title: str, value: str, note: str | None = None) -> ui.Tag:
-    """A value box whose value the browser test reads by id (`kpi-<kpi_id>`)."""
+def kpi(
+    kpi_id: str, title: str, value: str, note: str | None = None, *, moment: bool = False
+) -> ui.Tag:
+    """A value box whose value the browser test reads by id (`kpi-<kpi_id>`); `moment` sets
+    a date and time in a smaller type, so that it fits on one line."""
     extra = [ui.p(note, class_="small mb-0")] if note else []
-    return ui.value_box(title, ui.span(value, id=f"kpi-{kpi_id}"), *extra, class_="kpi")
+    value_tag = ui.span(value, id=f"kpi-{kpi_id}", class_="kpi-moment" if moment else None)
+    return ui.value_box(title, value_tag, *extra, class_="kpi")
 
 
 def kpi_row(*boxes: ui.Tag) -> ui.Tag:
@@ -324,8 +343,11 @@ def health_page(conn: connection) -> ui.Tag:
                 "Last load (UTC)",
                 utc(last.loaded_at if last else None),
                 age(health.load_age),
+                moment=True,
             ),
-            kpi("latest-event", "Latest event hour (UTC)", utc(health.latest_event_at)),
+            kpi(
+                "latest-event", "Latest event hour (UTC)", utc(health.latest_event_at), moment=True
+            ),
             kpi("objects", "Raw objects loaded", count(health.objects_loaded)),
             kpi("lines-loaded", "Raw lines loaded", count(health.lines_loaded)),
             kpi("valid", "Valid events", count(health.valid_events)),
@@ -335,7 +357,7 @@ def health_page(conn: connection) -> ui.Tag:
                 "rejected",
                 "Rejected lines",
                 count(health.lines_rejected),
-                f"{count(health.rejected_events)} with reasons in staging.rejected_events",
+                f"{count(health.rejected_events)} reasons recorded",
             ),
         ),
         ui.layout_columns(

@@ -85,7 +85,7 @@ def funnel_figure(summary: FunnelSummary) -> go.Figure:
         go.Funnel(
             y=[STEP_LABELS[step.step] for step in summary.steps],
             x=[step.sessions for step in summary.steps],
-            textinfo="value+percent previous",
+            texttemplate="%{value:,}<br>%{percentPrevious:.0%} of previous",
             marker={"color": [EVENT_COLOURS[step.step] for step in summary.steps]},
         )
     )
@@ -200,6 +200,6 @@ def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
             marker_color="#e45756",
         )
     )
-    figure.update_xaxes(type="category")
+    figure.update_xaxes(type="category", tickangle=-30, automargin=True)
     figure.update_layout(barmode="group")
     return _layout(figure, height=300, title="Recent loads (UTC)")
