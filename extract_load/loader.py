@@ -21,6 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from io import BytesIO
@@ -301,70 +302,62 @@ def _copy(conn: connection, table: str, options: str, chunks: Iterator[bytes]) -
         cursor.copy_expert(f"copy {table} from stdin with ({options})", _ChunkReader(chunks))
 
 
-class _Savepoint:
-    def __init__(self, conn: connection, name: str) -> None:
-        self.conn, self.name = conn, name
-
-    def __enter__(self) -> _Savepoint:
-        with self.conn.cursor() as cursor:
-            cursor.execute(f"savepoint {self.name}")
-        return self
-
-    def release(self) -> None:
-        with self.conn.cursor() as cursor:
-            cursor.execute(f"release savepoint {self.name}")
-
-    def rollback(self) -> None:
-        with self.conn.cursor() as cursor:
-            cursor.execute(f"rollback to savepoint {self.name}")
-            cursor.execute(f"release savepoint {self.name}")
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+@contextmanager
+def _savepoint(conn: connection, name: str) -> Iterator[None]:
+    """Released when the block succeeds; rolled back to (and the error re-raised) when not."""
+    with conn.cursor() as cursor:
+        cursor.execute(f"savepoint {name}")
+    try:
+        yield
+    except BaseException:
+        if not conn.closed:
+            with conn.cursor() as cursor:
+                cursor.execute(f"rollback to savepoint {name}")
+                cursor.execute(f"release savepoint {name}")
+        raise
+    with conn.cursor() as cursor:
+        cursor.execute(f"release savepoint {name}")
 
 
 def _try_fast(conn: connection, objects: list[FetchedObject], attempt: _Attempt) -> bool:
     """COPY the objects' lines in one go, inside a savepoint. False (and rolled back) when
     PostgreSQL refuses some line or an object cannot be read."""
-    with _Savepoint(conn, "fast_copy") as savepoint:
-        try:
+    try:
+        with _savepoint(conn, "fast_copy"):
             _copy(conn, _RAW_COLUMNS, FAST_COPY_OPTIONS, _fast_rows(objects, attempt))
-        except (psycopg2.Error, _ReadAbortedError) as error:
-            _raise_if_connection_lost(conn, error)
-            log.debug("fast COPY refused: %s", error)
-            savepoint.rollback()
-            if isinstance(attempt.read_error, BucketUnreachableError):
-                raise attempt.read_error from error
-            return False
-        savepoint.release()
-        return True
+    except (psycopg2.Error, _ReadAbortedError) as error:
+        _raise_if_connection_lost(conn, error)
+        log.debug("fast COPY refused: %s", error)
+        if isinstance(attempt.read_error, BucketUnreachableError):
+            raise attempt.read_error from error
+        return False
+    return True
 
 
 def _load_one(conn: connection, fetched: FetchedObject, load_id: str) -> _Attempt:
     """One object on its own: fast, else careful, else recorded as unreadable."""
-    attempt = _Attempt(load_id)
-    if _try_fast(conn, [fetched], attempt):
-        return attempt
-    unreadable = attempt.read_error
-    attempt.close()
-    attempt = _Attempt(load_id)
-    if unreadable is None:
-        with _Savepoint(conn, "careful") as savepoint:
-            try:
-                _load_carefully(conn, fetched, attempt)
-                savepoint.release()
-                return attempt
-            except _ReadAbortedError:
-                savepoint.rollback()
-                unreadable = attempt.read_error
-                if isinstance(unreadable, BucketUnreachableError):
-                    raise unreadable from None
-        attempt.close()
-        attempt = _Attempt(load_id)
+    fast = _Attempt(load_id)
+    if _try_fast(conn, [fetched], fast):
+        return fast
+    fast.close()
+    error = fast.read_error
+    if error is None:  # PostgreSQL refused something: judge line by line
+        careful = _Attempt(load_id)
+        try:
+            with _savepoint(conn, "careful"):
+                _load_carefully(conn, fetched, careful)
+        except _ReadAbortedError:
+            careful.close()
+            error = careful.read_error
+            if isinstance(error, BucketUnreachableError):
+                raise error from None
+        else:
+            return careful
+    unreadable = _Attempt(load_id)
     result = ObjectResult(fetched.ref, unreadable=True)
-    attempt.results.append(result)
-    attempt.reject(result, None, f"unreadable object: {_describe(unreadable)}", None)
-    return attempt
+    unreadable.results.append(result)
+    unreadable.reject(result, None, f"unreadable object: {_describe(error)}", None)
+    return unreadable
 
 
 def _describe(error: BaseException | None) -> str:
@@ -397,23 +390,25 @@ def _copy_bisecting(
     conn: connection, lines: list[Line], result: ObjectResult, attempt: _Attempt
 ) -> None:
     key, load_id = result.ref.key, attempt.load_id
-    with _Savepoint(conn, "lines") as savepoint:
-        try:
-            rows = (safe_row(key, load_id, line) for line in lines)
-            _copy(conn, _RAW_COLUMNS, SAFE_COPY_OPTIONS, rows)
-        except psycopg2.Error as error:
-            _raise_if_connection_lost(conn, error)
-            savepoint.rollback()
-            if len(lines) == 1:
-                reason = f"refused by PostgreSQL: {_first_line(error)}"
-                attempt.reject(result, lines[0].number, reason, raw_text(lines[0].data))
-                return
-            middle = len(lines) // 2
-            _copy_bisecting(conn, lines[:middle], result, attempt)
-            _copy_bisecting(conn, lines[middle:], result, attempt)
+    try:
+        with _savepoint(conn, "lines"):
+            _copy(
+                conn,
+                _RAW_COLUMNS,
+                SAFE_COPY_OPTIONS,
+                (safe_row(key, load_id, line) for line in lines),
+            )
+    except psycopg2.Error as error:
+        _raise_if_connection_lost(conn, error)
+        if len(lines) == 1:
+            reason = f"refused by PostgreSQL: {_first_line(error)}"
+            attempt.reject(result, lines[0].number, reason, raw_text(lines[0].data))
             return
-        savepoint.release()
-        result.lines_loaded += len(lines)
+        middle = len(lines) // 2
+        _copy_bisecting(conn, lines[:middle], result, attempt)
+        _copy_bisecting(conn, lines[middle:], result, attempt)
+        return
+    result.lines_loaded += len(lines)
 
 
 def _raise_if_connection_lost(conn: connection, error: BaseException) -> None:
@@ -436,14 +431,13 @@ def _claim(conn: connection, refs: list[ObjectRef], load_id: str) -> set[str]:
             "insert into staging.load_manifest"
             " (s3_key, etag, size_bytes, lines_loaded, lines_rejected, load_id)"
             " values %s on conflict (s3_key) do nothing returning s3_key",
-            [(ref.key, ref.etag, ref.size, 0, 0, load_id) for ref in sorted(refs, key=_key)],
+            [
+                (ref.key, ref.etag, ref.size, 0, 0, load_id)
+                for ref in sorted(refs, key=lambda ref: ref.key)
+            ],
             fetch=True,
         )
     return {row[0] for row in rows}
-
-
-def _key(ref: ObjectRef) -> str:
-    return ref.key
 
 
 def _finish(conn: connection, attempts: list[_Attempt]) -> None:
