@@ -69,24 +69,12 @@ def iter_lines(stream: IO[bytes]) -> Iterator[Line]:
         pieces = chunk.split(b"\n")
         for piece in pieces[:-1]:
             number += 1
-            if carry_length:
-                length = carry_length + len(piece)
-                yield Line(number, carry, length)
-                carry, carry_length = b"", 0
-            elif carry:
-                data = carry + piece
-                yield Line(
-                    number,
-                    data[:RAW_LINE_KEEP_BYTES] if len(data) > MAX_LINE_BYTES else data,
-                    len(data),
-                )
-                carry = b""
+            if carry_length:  # an oversize line's end: its head is already kept
+                yield _line(number, carry, carry_length + len(piece))
             else:
-                yield Line(
-                    number,
-                    piece if len(piece) <= MAX_LINE_BYTES else piece[:RAW_LINE_KEEP_BYTES],
-                    len(piece),
-                )
+                data = carry + piece if carry else piece
+                yield _line(number, data, len(data))
+            carry, carry_length = b"", 0
         tail = pieces[-1]
         if carry_length:
             carry_length += len(tail)
@@ -96,8 +84,12 @@ def iter_lines(stream: IO[bytes]) -> Iterator[Line]:
                 carry_length = len(carry)
                 carry = carry[:RAW_LINE_KEEP_BYTES]
     if carry or carry_length:  # the last line has no newline: still a line
-        number += 1
-        yield Line(number, carry, carry_length or len(carry))
+        yield _line(number + 1, carry, carry_length or len(carry))
+
+
+def _line(number: int, data: bytes, length: int) -> Line:
+    """A line of `length` bytes starting with `data`: an oversize one keeps only its head."""
+    return Line(number, data if length <= MAX_LINE_BYTES else data[:RAW_LINE_KEEP_BYTES], length)
 
 
 def is_blank(data: bytes) -> bool:
