@@ -42,7 +42,7 @@
             then '{{ path }}: must be a UUID'
     {%- elif kind == 'timestamp' %}
         when jsonb_typeof({{ value }}) <> 'string'
-            or {{ safe_timestamptz(text) }} is null
+            or not {{ is_rfc3339(text) }}
             then '{{ path }}: must be an RFC 3339 timestamp with an offset'
     {%- elif kind == 'enum' %}
         when jsonb_typeof({{ value }}) <> 'string'

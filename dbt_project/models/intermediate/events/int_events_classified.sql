@@ -92,9 +92,9 @@ classified as (
         cardinality(invalid_reasons) = 0 as is_valid,
 
         ----------  the event, with the contract's defaults
-        -- UUIDs are compared case-insensitively: the lowercase form is the key.
-        case when cardinality(invalid_reasons) = 0 then lower(event_id) else event_id end
-            as event_id,
+        -- Nothing below may use invalid_reasons: PostgreSQL inlines this view and would
+        -- evaluate the whole array once more for every such use.
+        event_id,
         event_timestamp,
         event_name,
         user_id,

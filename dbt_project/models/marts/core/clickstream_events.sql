@@ -22,8 +22,39 @@
 -- invalid_events runs first: it reads this table's watermark as it was before this run.
 -- depends_on: {{ ref('invalid_events') }}
 
+-- Only the columns the table keeps: the raw payload would make the dedup sort ten times wider.
 with classified as (
-    select * from {{ ref('int_events_classified') }}
+    select
+        -- UUIDs are compared case-insensitively: the lowercase form is the key
+        lower(event_id) as event_id,
+        event_timestamp,
+        event_name,
+        user_id,
+        user_login_state,
+        identity_source,
+        client_id,
+        session_id,
+        is_first_visit,
+        context_product_id,
+        context_product_name,
+        context_product_category,
+        context_product_brand,
+        context_product_price,
+        context_product_discount_price,
+        context_product_url_path,
+        page_url,
+        page_path,
+        page_title,
+        page_referrer,
+        product_quantity,
+        order_id,
+        order_currency,
+        received_at,
+        loaded_at,
+        s3_key,
+        line_number,
+        is_valid
+    from {{ ref('int_events_classified') }}
 ),
 
 {% if is_incremental() %}
