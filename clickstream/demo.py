@@ -4,7 +4,9 @@
 
 Steps, each a small function below: say where the warehouse and the bucket are, send a shop's
 traffic through the real ingest handler (so the raw objects are exactly the Lambda's), load
-the new objects into staging with extract_load, and print the load summary.
+the new objects into staging with extract_load, build and test the warehouse with dbt, print
+the funnel, the top products and the busiest hours from the marts, and say how to open the
+dashboards.
 
 The default start is the last DAYS full days before today (UTC), so a second `make demo` the
 same day regenerates the same events, under the same object keys (the keys derive from the
@@ -24,7 +26,9 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 
 from clickstream.config import Settings
+from clickstream.dbt_cli import run_dbt
 from clickstream.errors import ClickstreamError
+from clickstream.marts_summary import summarise_marts
 from clickstream.traffic import (
     TrafficStats,
     default_start,
@@ -33,7 +37,7 @@ from clickstream.traffic import (
     s3_sink,
     write_requests,
 )
-from clickstream.warehouse import describe_target
+from clickstream.warehouse import connect, describe_target
 
 # Late deliveries arrive up to 8 hours after their events, retries two minutes after that.
 LATEST_ARRIVAL = timedelta(hours=9)
@@ -106,9 +110,38 @@ def load(run: DemoRun) -> None:
     print(summary.one_line())
 
 
-# The demo's steps, in order. The warehouse build (dbt), the marts printout and the dashboard
-# hint come after `load`.
-STEPS: list[Callable[[DemoRun], None]] = [show_targets, send_traffic, load]
+def build_warehouse(run: DemoRun) -> None:
+    step("dbt build: staging -> clickstream_events -> marts, with their tests")
+    started = time.monotonic()
+    run_dbt("build", "--quiet")
+    print(f"built and tested in {time.monotonic() - started:.1f} s")
+
+
+def show_marts(run: DemoRun) -> None:
+    step("the marts")
+    conn = connect()
+    try:
+        print(summarise_marts(conn))
+    finally:
+        conn.close()
+
+
+def show_next_steps(run: DemoRun) -> None:
+    step("next")
+    print("dashboards:  make dashboard   then open http://127.0.0.1:3838")
+    print("dbt docs:    make docs-serve  then open http://127.0.0.1:8081")
+    print("every hour:  make hourly      (load the new raw objects, then dbt build)")
+
+
+# The demo's steps, in order.
+STEPS: list[Callable[[DemoRun], None]] = [
+    show_targets,
+    send_traffic,
+    load,
+    build_warehouse,
+    show_marts,
+    show_next_steps,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

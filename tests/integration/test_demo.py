@@ -1,4 +1,5 @@
-"""`make demo`'s entry point on a small day of traffic: through the ingest handler, loaded."""
+"""`make demo`'s entry point on a small day of traffic: through the ingest handler, loaded,
+built by dbt and summarised from the marts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ def _raw_lines() -> tuple[int, int]:
     return row[0], row[1]
 
 
+def _valid_plus_invalid_events() -> int:
+    """Distinct events the marts account for: valid ones plus invalid ones (by event_id)."""
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "select (select count(*) from public.clickstream_events)"
+            " + (select count(distinct event_id) from public.invalid_events)"
+        )
+        row = cursor.fetchone()
+    conn.close()
+    assert row is not None
+    return int(row[0])
+
+
 def test_demo_sends_loads_and_a_second_run_loads_nothing_new(
     warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -33,6 +47,10 @@ def test_demo_sends_loads_and_a_second_run_loads_nothing_new(
     assert "sent through the ingest handler" in first
     assert "lines loaded" in first
     assert _raw_lines() == (stats.lines, 300)
+    assert _valid_plus_invalid_events() == 300
+    assert "http://127.0.0.1:3838" in first
+    for heading in ("funnel", "top", "busiest"):
+        assert heading in first.lower()
 
     assert demo.main(arguments) == 0
     assert "loaded 0 objects: 0 lines loaded" in capsys.readouterr().out
