@@ -83,12 +83,13 @@ def send_traffic(run: DemoRun) -> None:
 
         sink = s3_sink(run.settings.raw_bucket, run.settings.raw_prefix, s3_client())
         path = "written straight to S3"
+        written = write_requests(requests, sink)
     else:
-        from lambdas.ingest.local import handler_sink
+        from lambdas.ingest.local import handler_sink, quiet_handler_logs
 
-        sink = handler_sink()
         path = "sent through the ingest handler"
-    written = write_requests(requests, sink)
+        with quiet_handler_logs():
+            written = write_requests(requests, handler_sink())
     stats = run.traffic
     print(
         f"{stats.distinct_events} events in {stats.sessions} sessions, {written.requests} requests "

@@ -12,11 +12,12 @@ partitions, under the same keys and with the same lines as `s3_sink` would write
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -164,21 +165,28 @@ class TrafficRequest(Protocol):
     def user_agent(self) -> str: ...
 
 
+@contextlib.contextmanager
+def quiet_handler_logs() -> Iterator[None]:
+    """Keep the handler's per-request log lines (INFO) out of a console run such as the demo;
+    warnings and errors still print. The logger's level is restored on leaving."""
+    previous = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(previous)
+
+
 def handler_sink(
-    s3: S3Client | None = None, settings: IngestSettings | None = None, *, quiet: bool = True
+    s3: S3Client | None = None, settings: IngestSettings | None = None
 ) -> Callable[[TrafficRequest], None]:
     """A `clickstream.traffic` writer that sends each request through the ingest handler.
-
-    `quiet` keeps the handler's per-request log lines (INFO) out of the demo's output;
-    warnings and errors still print.
 
     Raises IngestRejectedError when the handler does not accept every event of a request
     (generated traffic is valid by construction, so that is a bug worth stopping for) and
     IngestUnavailableError when it could not write to S3."""
     from clickstream.storage import s3_client
 
-    if quiet:
-        LOGGER.setLevel(logging.WARNING)
     client = s3 or s3_client()  # boto3 clients are thread-safe: one for all writer threads
     resolved = settings or IngestSettings.from_env()
 
