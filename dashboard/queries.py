@@ -3,7 +3,7 @@
 Every function takes an open connection and returns plain typed rows (frozen dataclasses);
 nothing here knows about Shiny or plotly. The pages read only the small aggregate marts
 (`fct_funnel_daily`, `fct_product_performance_daily`, `fct_activity_hourly`,
-`fct_activity_daily`, `invalid_events`) and `staging.load_manifest` /
+`fct_activity_daily`, `invalid_events`) and the loader's `staging.load_runs` /
 `staging.rejected_events`, never the 10M-row `clickstream_events`, so every panel stays fast.
 Column names and metric definitions: design.md and briefs/marts.md.
 """
@@ -507,9 +507,9 @@ def data_health(conn: connection, recent: int = 10) -> DataHealth:
         """
         select
             now(),
-            (select count(*) from staging.load_manifest),
-            (select coalesce(sum(lines_loaded), 0) from staging.load_manifest),
-            (select coalesce(sum(lines_rejected), 0) from staging.load_manifest),
+            (select coalesce(sum(objects), 0) from staging.load_runs),
+            (select coalesce(sum(lines_loaded), 0) from staging.load_runs),
+            (select coalesce(sum(lines_rejected), 0) from staging.load_runs),
             (select count(*) from staging.rejected_events),
             (select coalesce(sum(events), 0) from public.fct_activity_daily),
             (select count(*) from public.invalid_events),
@@ -519,10 +519,9 @@ def data_health(conn: connection, recent: int = 10) -> DataHealth:
     loads = _rows(
         conn,
         """
-        select load_id::text, max(loaded_at), count(*), sum(lines_loaded), sum(lines_rejected)
-        from staging.load_manifest
-        group by load_id
-        order by max(loaded_at) desc, load_id
+        select load_id::text, loaded_at, objects, lines_loaded, lines_rejected
+        from staging.load_runs
+        order by loaded_at desc, load_id
         limit %(recent)s
         """,
         {"recent": recent},

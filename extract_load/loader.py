@@ -59,7 +59,7 @@ from extract_load.lines import (
     safe_row,
 )
 from extract_load.listing import ObjectRef, Window, choose_window, list_objects, not_in_manifest
-from extract_load.schema import ensure_schema
+from extract_load.schema import ADD_TO_LOAD_RUN_SQL, ensure_schema
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -440,8 +440,8 @@ def _claim(conn: connection, refs: list[ObjectRef], load_id: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _finish(conn: connection, attempts: list[_Attempt]) -> None:
-    """Write the rejects and the manifest counts."""
+def _finish(conn: connection, attempts: list[_Attempt], load_id: str) -> None:
+    """Write the rejects, the manifest counts and the run's totals."""
     with conn.cursor() as cursor:
         for attempt in attempts:
             if attempt.rejects.tell():
@@ -463,6 +463,15 @@ def _finish(conn: connection, attempts: list[_Attempt]) -> None:
             " where manifest.s3_key = counts.s3_key",
             counts,
         )
+        cursor.execute(
+            ADD_TO_LOAD_RUN_SQL,
+            {
+                "load_id": load_id,
+                "objects": len(counts),
+                "lines_loaded": sum(loaded for _, loaded, _ in counts),
+                "lines_rejected": sum(rejected for _, _, rejected in counts),
+            },
+        )
 
 
 def load_batch(conn: connection, batch: list[FetchedObject], load_id: str) -> list[ObjectResult]:
@@ -478,7 +487,7 @@ def load_batch(conn: connection, batch: list[FetchedObject], load_id: str) -> li
             else:
                 attempt.close()
                 attempts = [_load_one(conn, fetched, load_id) for fetched in mine]
-            _finish(conn, attempts)
+            _finish(conn, attempts, load_id)
         conn.commit()
     except BaseException:
         if not conn.closed:
@@ -625,14 +634,12 @@ def load_status(settings: Settings | None = None) -> LoadStatus:
         ensure_schema(conn)
         with conn.cursor() as cursor:
             cursor.execute(
-                "select count(*), coalesce(sum(lines_loaded), 0),"
-                " coalesce(sum(lines_rejected), 0), min(loaded_at), max(loaded_at)"
-                " from staging.load_manifest"
+                "select coalesce(sum(objects), 0)::bigint, coalesce(sum(lines_loaded), 0)::bigint,"
+                " coalesce(sum(lines_rejected), 0)::bigint, min(first_loaded_at), max(loaded_at)"
+                " from staging.load_runs"
             )
             objects, loaded, rejected, first, last = cursor.fetchone()  # type: ignore[misc]
-            cursor.execute(
-                "select load_id from staging.load_manifest order by loaded_at desc limit 1"
-            )
+            cursor.execute("select load_id from staging.load_runs order by loaded_at desc limit 1")
             last_load = cursor.fetchone()
             cursor.execute(
                 "select s3_key from staging.load_manifest where starts_with(s3_key, %s)"

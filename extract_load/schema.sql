@@ -34,3 +34,15 @@ create table if not exists staging.rejected_events (
     load_id uuid
 );
 create index if not exists rejected_events_s3_key_idx on staging.rejected_events (s3_key);
+
+-- One row per loader run, kept in the same transactions as the manifest rows it sums, so
+-- that "what was loaded" is cheap to read (the manifest grows by one row per ingest request).
+create table if not exists staging.load_runs (
+    load_id uuid primary key,
+    first_loaded_at timestamptz not null,
+    loaded_at timestamptz not null,
+    objects bigint not null,
+    lines_loaded bigint not null,
+    lines_rejected bigint not null
+);
+create index if not exists load_runs_loaded_at_idx on staging.load_runs (loaded_at);

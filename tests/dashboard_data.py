@@ -11,7 +11,7 @@ from datetime import date
 
 from psycopg2.extensions import connection
 
-from extract_load.schema import ensure_schema
+from extract_load.schema import ensure_schema, rebuild_load_runs
 
 FIRST_DAY = date(2026, 11, 1)
 LAST_DAY = date(2026, 11, 3)
@@ -208,4 +208,5 @@ def fill_known_data(conn: connection) -> None:
             "insert into staging.rejected_events (s3_key, line_number, reason, raw_line)"
             " values ('events/2026/11/02/09/events-b.json', 7, 'not JSON', '{oops')"
         )
+        rebuild_load_runs(cursor)  # the manifest was written by hand, not by the loader
     conn.commit()

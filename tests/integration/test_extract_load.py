@@ -43,6 +43,16 @@ def loaded_lines() -> dict[tuple[str, int], dict[str, Any]]:
     return lines
 
 
+def assert_run_totals_match_the_manifest() -> None:
+    """staging.load_runs sums the manifest, per run, whatever happened to the loaders."""
+    per_run = (
+        "select load_id::text, count(*), sum(lines_loaded), sum(lines_rejected)"
+        " from staging.load_manifest group by load_id order by 1"
+    )
+    runs = "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+    assert query(runs + " order by 1") == query(per_run)
+
+
 def expected_lines(requests: list[Request]) -> dict[tuple[str, int], dict[str, Any]]:
     return {
         (request.object_key("events/"), number): line
@@ -214,6 +224,7 @@ def test_two_loaders_at_once_load_each_line_once(warehouse_db: str, raw_bucket: 
     assert sum(result.objects for result in results) == len(requests)
     assert sum(result.lines_loaded for result in results) == len(expected)
     assert loaded_lines() == expected
+    assert_run_totals_match_the_manifest()
 
 
 def _loader_command(*arguments: str) -> list[str]:
@@ -259,6 +270,7 @@ def test_a_loader_killed_mid_load_and_run_again_loads_each_line_once(
     assert summary.lines_loaded > 0
     rows = query("select count(*), count(distinct (s3_key, line_number)) from staging.raw_events")
     assert rows == [(expected_count, expected_count)]
+    assert_run_totals_match_the_manifest()
 
 
 def _put_hour(bucket: str, hour: str, event_id: int) -> None:
