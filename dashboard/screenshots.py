@@ -15,33 +15,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Page, ViewportSize
 from psycopg2 import sql
 
+from clickstream.browser import chromium, wait_until_serving
 from clickstream.config import PROJECT_ROOT
+from clickstream.dbt_cli import run_dbt
 from clickstream.storage import s3_client
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PAGES = ("Funnel", "Products", "Activity", "Data health")
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 PAGE_LOAD_TIMEOUT_MS = 30_000
@@ -49,26 +39,6 @@ SCREENSHOT_DATABASE = "dashboard_screenshots"
 SCREENSHOT_BUCKET = "dashboard-screenshots"
 SCREENSHOT_DAYS = 7
 SCREENSHOT_EVENTS_PER_DAY = 15_000
-
-
-def chromium_path() -> str | None:
-    """Debian's chromium, when installed."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    return shutil.which("chromium")
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        raise SystemExit("chromium is missing: apt-get install chromium chromium-driver")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def slug(page_name: str) -> str:
@@ -165,8 +135,7 @@ def build_screenshot_warehouse(environment: dict[str, str]) -> None:
              f"{until.isoformat()}T23"],
             environment,
         )  # fmt: skip
-    dbt = str(Path(python).with_name("dbt"))
-    _run([dbt, "build", "--project-dir", "dbt_project", "--profiles-dir", "profiles"], environment)
+    run_dbt("build", env=environment)
 
 
 @contextmanager
@@ -180,15 +149,7 @@ def serve(environment: dict[str, str]) -> Iterator[str]:
         [sys.executable, "-m", "dashboard", "--port", str(port)], cwd=PROJECT_ROOT, env=environment
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the dashboard did not start") from None
-                time.sleep(0.3)
+        wait_until_serving(url, process)
         yield url
     finally:
         process.terminate()

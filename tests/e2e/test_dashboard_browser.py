@@ -8,14 +8,18 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from clickstream.browser import (
+    MISSING_CHROMIUM,
+    ServerDidNotStartError,
+    chromium,
+    chromium_path,
+    wait_until_serving,
+)
 from clickstream.config import PROJECT_ROOT
 from clickstream.warehouse import connect
 from dashboard import screenshots
@@ -23,10 +27,7 @@ from tests import dashboard_data
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        screenshots.chromium_path() is None,
-        reason="Debian's chromium is missing (apt-get install chromium chromium-driver)",
-    ),
+    pytest.mark.skipif(chromium_path() is None, reason=MISSING_CHROMIUM),
 ]
 
 SCREENSHOTS = PROJECT_ROOT / "test-results" / "dashboard"
@@ -61,15 +62,10 @@ def _serve(environment: dict[str, str]) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the dashboard did not start; see {log.name}") from None
-                time.sleep(0.3)
+        try:
+            wait_until_serving(url, process)
+        except ServerDidNotStartError as error:
+            raise RuntimeError(f"the dashboard did not start; see {log.name}") from error
         yield url
     finally:
         process.terminate()
@@ -85,7 +81,7 @@ def dashboard_url(known_warehouse: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with screenshots.chromium() as browser:
+    with chromium() as browser:
         yield browser
 
 

@@ -5,7 +5,6 @@ handler); the events are then found in S3, and after the hourly run (the loader,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,32 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
+from clickstream.browser import MISSING_CHROMIUM, chromium, chromium_path
 from clickstream.config import PROJECT_ROOT
+from clickstream.dbt_cli import run_dbt
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from lambdas.ingest.handler import IngestSettings
 from lambdas.ingest.server import running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PRODUCT_ID = "P0005"  # Dell XPS 13 9340 in tracker/shop/catalogue.json
 QUANTITY = 2
 WAIT_MS = 20_000
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is missing (apt-get install chromium chromium-driver)",
-    ),
+    pytest.mark.skipif(chromium_path() is None, reason=MISSING_CHROMIUM),
 ]
 
 
@@ -70,22 +60,16 @@ def walk_to_a_purchase(page: Page, shop_url: str) -> dict[str, str]:
 def purchase(module_raw_bucket: str) -> dict[str, Any]:
     """Walk the shop once for the module; the bucket then holds what the browser sent."""
     settings = IngestSettings(raw_bucket=module_raw_bucket, raw_prefix="events/")
-    with running_server(settings=settings) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    with running_server(settings=settings) as server, chromium() as browser:
+        page = browser.new_page()
+        warnings: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                warnings.append(message.text) if message.type in ("warning", "error") else None
+            ),
         )
-        try:
-            page = browser.new_page()
-            warnings: list[str] = []
-            page.on(
-                "console",
-                lambda message: (
-                    warnings.append(message.text) if message.type in ("warning", "error") else None
-                ),
-            )
-            ids = walk_to_a_purchase(page, server.url)
-        finally:
-            browser.close()
+        ids = walk_to_a_purchase(page, server.url)
     return {**ids, "bucket": module_raw_bucket, "console": warnings}
 
 
@@ -129,14 +113,6 @@ def test_the_shop_s_events_reach_s3(purchase: dict[str, Any]) -> None:
     assert "HeadlessChrome" in purchased["ingest"]["user_agent"]
 
 
-def _missing_warehouse_piece() -> str | None:
-    if not (PROJECT_ROOT / "dbt_project" / "dbt_project.yml").exists():
-        return "dbt_project/dbt_project.yml does not exist yet (the dbt issue is open)"
-    if importlib.util.find_spec("extract_load.loader") is None:
-        return "extract_load.loader does not exist yet (the loader issue is open)"
-    return None
-
-
 def _run(argv: list[str]) -> None:
     """Run one step of `make hourly` against this module's bucket and database."""
     completed = subprocess.run(
@@ -156,24 +132,15 @@ def _run(argv: list[str]) -> None:
 def test_the_shop_s_events_reach_clickstream_events(
     purchase: dict[str, Any], module_warehouse_db: str, tmp_path: Path
 ) -> None:
-    missing = _missing_warehouse_piece()
-    if missing:
-        pytest.skip(missing)
-    bin_dir = Path(sys.executable).parent
     _run([sys.executable, "-m", "extract_load", "load"])
-    _run(
-        [
-            str(bin_dir / "dbt"),
-            "build",
-            "--project-dir",
-            "dbt_project",
-            "--profiles-dir",
-            "profiles",
-            "--target-path",
-            str(tmp_path / "target"),  # other runs may share dbt_project/target
-            "--log-path",
-            str(tmp_path / "logs"),
-        ]
+    # Its own target and log folders: other runs may share dbt_project/target.
+    run_dbt(
+        "build",
+        "--target-path",
+        str(tmp_path / "target"),
+        "--log-path",
+        str(tmp_path / "logs"),
+        quiet=True,
     )
     with connect() as conn, conn.cursor() as cursor:
         cursor.execute(
@@ -195,33 +162,27 @@ def test_unsent_events_survive_a_reload_and_are_retried(raw_bucket: str) -> None
     """While the endpoint fails (503), events wait in localStorage; after a reload and once
     the endpoint answers again, the backoff retry delivers them all."""
     settings = IngestSettings(raw_bucket=raw_bucket, raw_prefix="events/")
-    with running_server(settings=settings) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = browser.new_page()
-            failed: list[str] = []
+    with running_server(settings=settings) as server, chromium() as browser:
+        page = browser.new_page()
+        failed: list[str] = []
 
-            def unavailable(route: Any) -> None:
-                failed.append(route.request.method)
-                route.fulfill(status=503, content_type="application/json", body='{"error":"down"}')
+        def unavailable(route: Any) -> None:
+            failed.append(route.request.method)
+            route.fulfill(status=503, content_type="application/json", body='{"error":"down"}')
 
-            page.route("**/clickstream", unavailable)
-            page.goto(f"{server.url}/shop/")
-            page.wait_for_function("window.clickstream.pending() === 1")
-            for _ in range(100):  # the first send (after about a second) fails
-                if failed:
-                    break
-                page.wait_for_timeout(100)
-            page.reload()
-            page.wait_for_selector("body[data-ready=true]")
-            queued = page.evaluate("JSON.parse(localStorage.getItem('clickstream.queue'))")
-            assert [event["event_name"] for event in queued] == ["page_view", "page_view"]
-            assert failed  # the endpoint was tried and failed
-            page.unroute("**/clickstream")
-            page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
-        finally:
-            browser.close()
+        page.route("**/clickstream", unavailable)
+        page.goto(f"{server.url}/shop/")
+        page.wait_for_function("window.clickstream.pending() === 1")
+        for _ in range(100):  # the first send (after about a second) fails
+            if failed:
+                break
+            page.wait_for_timeout(100)
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        queued = page.evaluate("JSON.parse(localStorage.getItem('clickstream.queue'))")
+        assert [event["event_name"] for event in queued] == ["page_view", "page_view"]
+        assert failed  # the endpoint was tried and failed
+        page.unroute("**/clickstream")
+        page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
     stored = {line["event_id"] for line in raw_lines(raw_bucket)}
     assert stored == {event["event_id"] for event in queued}

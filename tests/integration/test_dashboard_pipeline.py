@@ -4,8 +4,6 @@ functions show the numbers worked out by hand below."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +14,8 @@ from typing import Any
 import pytest
 from psycopg2.extensions import connection
 
-from clickstream.config import PROJECT_ROOT, Settings
+from clickstream.config import Settings
+from clickstream.dbt_cli import run_dbt
 from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
 from dashboard import app, queries
@@ -133,18 +132,14 @@ def _write_raw_objects(bucket: str) -> None:
 def _dbt_run(work_dir: Path) -> None:
     """The working tree's dbt project, with its own target and log folders (another dbt run
     may be using dbt_project/target)."""
-    dbt = str(Path(sys.executable).with_name("dbt"))
-    subprocess.run(
-        [
-            dbt, "run",
-            "--project-dir", str(PROJECT_ROOT / "dbt_project"),
-            "--profiles-dir", str(PROJECT_ROOT / "profiles"),
-            "--target-path", str(work_dir / "target"),
-            "--log-path", str(work_dir / "logs"),
-            "--quiet",
-        ],
-        cwd=PROJECT_ROOT, check=True,
-    )  # fmt: skip
+    run_dbt(
+        "run",
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+        "--quiet",
+    )
 
 
 @pytest.fixture(scope="module")
