@@ -2,9 +2,9 @@
 
 Measured in the same run, each in its own process, on a dedicated database (`bench_loader`)
 and bucket (`bench-loader`):
-- bare: list the objects, fetch them (4 threads) and COPY their lines, with key and line
-  number, into a table like staging.raw_events in one transaction. Nothing else: no manifest,
-  no rejects, no exactly-once.
+- bare: list the objects, fetch them (as many threads as the loader) and COPY their lines,
+  with key and line number, into a table like staging.raw_events in one transaction.
+  Nothing else: no manifest, no rejects, no exactly-once.
 - the loader: `load_new_objects` on the same objects, everything included.
 - the loader's peak memory (RSS high-water mark of its process) at 250,000 and 1,000,000
   events, to show it does not grow with the input.
@@ -48,6 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bench.bench_loader import peak_rss
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
+from extract_load.loader import PREFETCH_WORKERS
 
 bucket, prefix = os.environ["RAW_BUCKET"], os.environ["RAW_PREFIX"]
 started = time.monotonic()
@@ -59,12 +60,12 @@ load_id = str(uuid.uuid4()).encode()
 def fetch(key):
     return key, client.get_object(Bucket=bucket, Key=key)["Body"].read()
 def fetched(keys):
-    # 4 threads keep 8 objects fetched ahead of the COPY, like the loader's prefetch.
-    with ThreadPoolExecutor(4) as pool:
+    # As many threads as the loader's prefetch, twice as many objects fetched ahead of the COPY.
+    with ThreadPoolExecutor(PREFETCH_WORKERS) as pool:
         ahead = deque()
         for key in keys:
             ahead.append(pool.submit(fetch, key))
-            if len(ahead) >= 8:
+            if len(ahead) >= 2 * PREFETCH_WORKERS:
                 yield ahead.popleft().result()
         while ahead:
             yield ahead.popleft().result()
@@ -237,10 +238,11 @@ alternately, {ROUNDS} times each ({all_seconds}); the table keeps each one's fas
 {table_row("bare fetch + COPY", bare)}
 {table_row("loader (`load_new_objects`)", loader)}
 
-**Loader / bare: {ratio:.2f}** (target ≥ 0.70). The bare run lists, fetches (4 threads) and
-COPYs the same lines with their key and line number in one transaction, and does nothing
-else; the loader also claims each batch of objects in the manifest, checks every line for
-what Python can judge cheaply, commits batch by batch and writes the manifest counts.
+**Loader / bare: {ratio:.2f}** (target ≥ 0.70). The bare run lists, fetches (as many
+threads as the loader) and COPYs the same lines with their key and line number in one
+transaction, and does nothing else; the loader also claims each batch of objects in the
+manifest, checks every line for what Python can judge cheaply, commits batch by batch and
+writes the manifest counts.
 
 Peak memory of the loader process (RSS high-water mark, target ≤ 300 MB, flat):
 

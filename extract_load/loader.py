@@ -66,7 +66,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREFETCH_WORKERS = 4
+# Many small objects (one per ingest request) make fetching latency-bound: 16 GETs in flight
+# loaded the demo's 7,229 objects in 30 s instead of 39 s with 4 (memory stays bounded by
+# PREFETCH_MAX_BYTES below).
+PREFETCH_WORKERS = 16
 PREFETCH_MAX_OBJECT_BYTES = 8 << 20  # bigger objects are streamed when their turn comes
 PREFETCH_MAX_BYTES = 32 << 20  # objects fetched ahead at most (bounded memory)
 PREFETCH_MAX_OBJECTS = 64
