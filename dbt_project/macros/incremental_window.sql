@@ -4,11 +4,21 @@
     why the lookback exists; docs/warehouse.md for the whole strategy.
 #}
 {% macro loaded_at_window_start(relation, column='loaded_at') -%}
-    (
+    {%- set query -%}
         select coalesce(max({{ column }}), '-infinity'::timestamptz)
             - interval '{{ var("loaded_at_lookback") }}'
         from {{ relation }}
-    )
+    {%- endset -%}
+    {#-
+        Read before the model runs, so the model gets a literal: with a subquery the planner
+        cannot estimate how few rows the filter keeps and scans the whole history. (A unit
+        test's `this` is a fixture, not a table: there the subquery stays.)
+    -#}
+    {%- if execute and model.resource_type == 'model' -%}
+        '{{ run_query('select (' ~ query ~ ')::text').rows[0][0] }}'::timestamptz
+    {%- else -%}
+        ({{ query }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#

@@ -13,7 +13,7 @@
 -- clients. Distinct counts over a day cannot be summed from hours, hence this model;
 -- incremental runs recompute every day that received events since the last run, whole.
 
-with events as (
+with events as not materialized (
     select * from {{ ref('clickstream_events') }}
 ),
 

@@ -13,7 +13,7 @@
 -- distinct sessions. Distinct counts do not add up, so incremental runs recompute every hour
 -- that received events since the last run, whole (all its event names).
 
-with events as (
+with events as not materialized (
     select * from {{ ref('clickstream_events') }}
 ),
 

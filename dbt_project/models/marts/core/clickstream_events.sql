@@ -10,10 +10,12 @@
             {'columns': ['session_id']},
             {'columns': ['event_timestamp']},
             {'columns': ['event_date']},
-            {'columns': ['context_product_id', 'event_date']},
+            {'columns': ['context_product_id', 'event_date', 'event_timestamp', 'event_id']},
         ],
     )
 }}
+-- The index on (context_product_id, event_date, event_timestamp, event_id) serves the
+-- (product, day) lookups and dim_products' latest values in time order.
 -- One row per distinct valid event_id. Among the valid lines that share an event_id the first
 -- received wins (received_at, then s3_key, then line_number). Incremental runs read only the
 -- lines loaded since the last run (minus the lookback) and insert a line's event unless the

@@ -14,7 +14,7 @@
 
 -- depends_on: {{ ref('clickstream_events') }}
 
-with sessions as (
+with sessions as not materialized (
     select * from {{ ref('fct_sessions') }}
 ),
 

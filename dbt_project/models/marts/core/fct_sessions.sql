@@ -14,7 +14,7 @@
 -- One row per session_id. Incremental runs recompute, from all their events, only the sessions
 -- that received events since the last run, so a late event updates its session.
 
-with events as (
+with events as not materialized (
     select * from {{ ref('clickstream_events') }}
 ),
 

@@ -15,7 +15,7 @@
 -- recompute the (day, product) pairs that received events since the last run, and the rows
 -- of those products whose latest attributes changed.
 
-with events as (
+with events as not materialized (
     select * from {{ ref('clickstream_events') }}
     where context_product_id is not null
 ),
