@@ -38,7 +38,7 @@ from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
 from dashboard import queries
 from dashboard.queries import DateRange, ProductFilter
-from extract_load.schema import ensure_schema
+from extract_load.schema import ensure_schema, rebuild_load_runs
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
@@ -188,6 +188,11 @@ def _committed_dbt_project(into: Path) -> str:
 def build_warehouse() -> list[str]:
     """Add the chunks the bench database lacks; returns lines describing what was done."""
     _ensure_database()
+    conn = _bench_connection()
+    try:
+        ensure_schema(conn)  # a warehouse built by an older loader gains its newer tables
+    finally:
+        conn.close()
     environment = dict(os.environ, PGDATABASE=DATABASE, RAW_BUCKET=BUCKET, RAW_PREFIX="events/")
     wanted = range(-(-TARGET_EVENTS // CHUNK_EVENTS))
     done = _chunks_done()
@@ -294,6 +299,19 @@ def _sizes(conn: psycopg2.extensions.connection) -> dict[str, int]:
     return sizes
 
 
+def _size_note(events: int) -> str:
+    """Say so plainly when the warehouse is smaller than the issue's 10M events."""
+    if events >= 10_000_000:
+        return ""
+    return f"""
+**Size: {events:,} events, short of the 10M target.** Each 1M-event chunk takes 6-10 minutes
+to generate, load and build on this machine, and the build stopped short
+(`BENCH_DASHBOARD_EVENTS` sets the size; a rerun resumes it). The pages read marts that grow
+with days x products and with hours, not with events, so the timings should hold at 10M:
+not measured.
+"""
+
+
 def _table(timings: list[Timing]) -> str:
     lines = [
         "| page | data function | rows | median ms | p95 ms | < 200 ms |",
@@ -312,8 +330,9 @@ def _table(timings: list[Timing]) -> str:
 
 # The bench warehouse packs EVENTS_PER_OBJECT events into each raw object, so its manifest is
 # small. Real traffic is one object per ingest request (a few events each): 10M events make
-# millions of manifest rows, which Data health sums. This measures that case on a synthetic
-# manifest in a scratch database (the rest of the page reads marts that do not grow with it).
+# millions of manifest rows. Data health reads the loader's per-run totals (staging.load_runs)
+# instead; this measures it on a synthetic request-sized manifest in a scratch database, with
+# load_runs filled from it as the loader would have (the rest of the page reads marts).
 REQUEST_SIZED_OBJECTS = 3_000_000
 REQUEST_SIZED_DATABASE = "bench_dashboard_manifest"
 REQUEST_SIZED_SQL = """
@@ -347,6 +366,7 @@ def time_request_sized_manifest() -> Timing:
             ensure_schema(setup)
             with setup.cursor() as cursor:
                 cursor.execute(REQUEST_SIZED_SQL, {"objects": REQUEST_SIZED_OBJECTS})
+                rebuild_load_runs(cursor)
         setup.close()
         with queries.warehouse() as dashboard:
             return _measure(
@@ -405,6 +425,7 @@ raw objects in the local S3 endpoint -> loader -> `dbt run` (incremental), {CHUN
 {size_lines}
 
 {built}
+{_size_note(sizes["public.clickstream_events"])}
 
 All the data ({everything.start} to {everything.end}, the pages' default):
 
@@ -417,19 +438,18 @@ The last 7 days ({last_week.start} to {last_week.end}):
 Opening a connection (each page render opens one): median {connect.median_ms:.1f} ms,
 p95 {connect.p95_ms:.1f} ms. Slowest query: `{slowest.function}`, p95 {slowest.p95_ms:.1f} ms.
 
-Why it is fast: the pages read only the small aggregate marts and the loader's manifest,
-never `clickstream_events` or `staging.raw_events`; the marts' indexes come from the dbt
-models (`event_hour`, `event_date`, `(event_date, product_id)`).
+Why it is fast: the pages read only the small aggregate marts and the loader's per-run
+totals (`staging.load_runs`), never `clickstream_events`, `staging.raw_events` or the
+per-object manifest; the marts' indexes come from the dbt models (`event_hour`,
+`event_date`, `(event_date, product_id)`).
 
-**The one exception: the manifest at real size.** This warehouse packs
-{EVENTS_PER_OBJECT:,} events into each raw object, so its manifest is small. Real traffic is
-one object per ingest request, a few events each: 10M events make millions of manifest rows,
-and Data health sums the manifest and groups it by load. On a synthetic manifest of
-{REQUEST_SIZED_OBJECTS:,} objects (hourly loads for a year), `data_health` takes median
-{request_sized.median_ms:.0f} ms, p95 {request_sized.p95_ms:.0f} ms: **over the target**. The
-fix is a pre-aggregation in the dbt project, one row per load (`load_id`, `loaded_at`,
-objects, lines loaded and rejected, built incrementally from the manifest), which the page
-would read instead of the manifest (requested from the dbt engineer; see docs/dashboard.md).
+**The manifest at real size.** This warehouse packs {EVENTS_PER_OBJECT:,} events into each
+raw object, so its manifest is small. Real traffic is one object per ingest request, a few
+events each: 10M events make millions of manifest rows. Data health does not read them: it
+reads `staging.load_runs`, one row per loader run, which the loader keeps in the same
+transactions as the manifest. On a synthetic manifest of {REQUEST_SIZED_OBJECTS:,} objects
+(hourly loads for a year), `data_health` takes median {request_sized.median_ms:.1f} ms,
+p95 {request_sized.p95_ms:.1f} ms (summing the manifest itself took over a second).
 """
     write_section("dashboard", "Dashboard queries (issue 5)", body)
     print(_table(all_days))
