@@ -1,70 +1,68 @@
 {#
-    contract_violation(payload, path, kind, ...): a SQL expression that is null when the field
-    at `path` (dotted, e.g. 'context.product.price') obeys event contract v1, else a one-line
-    reason such as 'context.product.price: must be a number between 0 and 1000000000'.
+    contract_violation(path, kind, ...): a SQL expression that is null when the field at `path`
+    (dotted, e.g. 'context.product.price') obeys event contract v1, else a one-line reason such
+    as 'context.product.price: must be a number between 0 and 1000000000'.
+
+    It reads the columns of stg_clickstream__raw_events: the JSON types of the field and of its
+    parent (`context_product_price_json_type`, `context_product_json_type`; `payload_json_type`
+    for a top-level field) and `column`, the field's value as staging typed it (by default the
+    path with underscores): the text of a string, the numeric of a number, the timestamptz of a
+    timestamp (null when it is not RFC 3339).
 
     It mirrors clickstream/contract.py (the ingest Lambda's validator): a field is only checked
     when its parent is a JSON object; `required` fields must be present; fields that are not
     `nullable` must not be JSON null; then the kind's rule. CASE branches run in order, so a
-    cast only ever sees a value of the right JSON type.
+    rule only ever sees a value of the right JSON type.
 #}
 {% macro contract_violation(
-    payload, path, kind, required=false, nullable=false, max_length=none,
+    path, kind, column=none, required=false, nullable=false, max_length=none,
     choices=none, minimum=none, maximum=none
 ) -%}
     {%- set parts = path.split('.') -%}
-    {%- set key = parts[-1] -%}
-    {%- if parts | length == 1 -%}
-        {%- set parent = payload -%}
-    {%- else -%}
-        {%- set parent = "(" ~ payload ~ " #> '{" ~ parts[:-1] | join(',') ~ "}')" -%}
-    {%- endif -%}
-    {%- set value = "(" ~ parent ~ " -> '" ~ key ~ "')" -%}
-    {%- set text = "(" ~ value ~ " #>> '{}')" -%}
+    {%- set parent_type = (parts[:-1] | join('_') if parts | length > 1 else 'payload')
+        ~ '_json_type' -%}
+    {%- set json_type = parts | join('_') ~ '_json_type' -%}
+    {%- set value = column or parts | join('_') -%}
     case
-        when jsonb_typeof({{ parent }}) is distinct from 'object' then null
-        when {{ value }} is null
+        when {{ parent_type }} is distinct from 'object' then null
+        when {{ json_type }} is null
             then {{ "'" ~ path ~ ": is required'" if required else "null" }}
-        when jsonb_typeof({{ value }}) = 'null'
+        when {{ json_type }} = 'null'
             then {{ "null" if nullable else "'" ~ path ~ ": must not be null'" }}
     {%- if kind == 'string' %}
-        when jsonb_typeof({{ value }}) <> 'string' then '{{ path }}: must be a string'
+        when {{ json_type }} <> 'string' then '{{ path }}: must be a string'
         {%- if required %}
-        when {{ text }} = '' then '{{ path }}: must not be empty'
+        when {{ value }} = '' then '{{ path }}: must not be empty'
         {%- endif %}
         {%- if max_length %}
-        when length({{ text }}) > {{ max_length }}
+        when length({{ value }}) > {{ max_length }}
             then '{{ path }}: must be at most {{ max_length }} characters'
         {%- endif %}
     {%- elif kind == 'uuid' %}
-        when jsonb_typeof({{ value }}) <> 'string'
-            or {{ text }} !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+        when {{ json_type }} <> 'string'
+            or {{ value }} !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
             then '{{ path }}: must be a UUID'
     {%- elif kind == 'timestamp' %}
-        when jsonb_typeof({{ value }}) <> 'string'
-            or not {{ is_rfc3339(text) }}
+        when {{ json_type }} <> 'string' or {{ value }} is null
             then '{{ path }}: must be an RFC 3339 timestamp with an offset'
     {%- elif kind == 'enum' %}
-        when jsonb_typeof({{ value }}) <> 'string'
-            or {{ text }} not in ('{{ choices | join("', '") }}')
+        when {{ json_type }} <> 'string'
+            or {{ value }} not in ('{{ choices | join("', '") }}')
             then '{{ path }}: must be one of {{ choices | join(", ") }}'
     {%- elif kind == 'boolean' %}
-        when jsonb_typeof({{ value }}) <> 'boolean' then '{{ path }}: must be true or false'
+        when {{ json_type }} <> 'boolean' then '{{ path }}: must be true or false'
     {%- elif kind == 'number' %}
-        when jsonb_typeof({{ value }}) <> 'number'
-            then '{{ path }}: must be a number between {{ minimum }} and {{ maximum }}'
-        when ({{ value }})::numeric not between {{ minimum }} and {{ maximum }}
+        when {{ json_type }} <> 'number' or {{ value }} not between {{ minimum }} and {{ maximum }}
             then '{{ path }}: must be a number between {{ minimum }} and {{ maximum }}'
     {%- elif kind == 'integer' %}
-        when jsonb_typeof({{ value }}) <> 'number' or {{ text }} !~ '^-?[0-9]+$'
-            then '{{ path }}: must be an integer between {{ minimum }} and {{ maximum }}'
-        when ({{ value }})::numeric not between {{ minimum }} and {{ maximum }}
+        when {{ json_type }} <> 'number' or {{ value }}::text !~ '^-?[0-9]+$'
+            or {{ value }} not between {{ minimum }} and {{ maximum }}
             then '{{ path }}: must be an integer between {{ minimum }} and {{ maximum }}'
     {%- elif kind == 'currency' %}
-        when jsonb_typeof({{ value }}) <> 'string' or {{ text }} !~ '^[A-Z]{3}$'
+        when {{ json_type }} <> 'string' or {{ value }} !~ '^[A-Z]{3}$'
             then '{{ path }}: must be a three-letter ISO 4217 code'
     {%- elif kind == 'object' %}
-        when jsonb_typeof({{ value }}) <> 'object' then '{{ path }}: must be an object'
+        when {{ json_type }} <> 'object' then '{{ path }}: must be an object'
     {%- else %}
         {{ exceptions.raise_compiler_error("contract_violation: unknown kind " ~ kind) }}
     {%- endif %}

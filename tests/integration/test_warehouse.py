@@ -348,11 +348,15 @@ def test_every_model_and_column_is_described(built: Built) -> None:
     ]
     assert undescribed == []
     # and every column the models build is documented (none forgotten in the yml)
-    for mart in MARTS:
+    relations = [("public", mart) for mart in MARTS] + [
+        ("dbt_staging", "stg_clickstream__raw_events"),
+        ("dbt_intermediate", "int_events_classified"),
+    ]
+    for schema, relation in relations:
         built_columns = {
             name for (name,) in query(
                 "select column_name from information_schema.columns"
-                " where table_schema = 'public' and table_name = %s", mart)
+                " where table_schema = %s and table_name = %s", schema, relation)
         }  # fmt: skip
-        documented = set(manifest["nodes"][f"model.clickstream.{mart}"]["columns"])
-        assert built_columns == documented, mart
+        documented = set(manifest["nodes"][f"model.clickstream.{relation}"]["columns"])
+        assert built_columns == documented, relation

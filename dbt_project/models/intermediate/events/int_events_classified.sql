@@ -10,71 +10,79 @@ with raw_events as (
     select * from {{ ref('stg_clickstream__raw_events') }}
 ),
 
+-- The reasons in a LATERAL subquery with a LIMIT (of its only row), as in staging: evaluated
+-- once per line, however many times the models downstream use them (PostgreSQL would
+-- otherwise copy the whole array expression into every use).
 checked as (
     select
-        *,
-        array_remove(
-            array[
-                case
-                    when jsonb_typeof(payload) <> 'object' then 'event: must be a JSON object'
-                end,
-                {{ contract_violation('payload', 'event_id', 'uuid', required=true) }},
-                {{ contract_violation('payload', 'event_timestamp', 'timestamp', required=true) }},
-                {{ contract_violation('payload', 'event_name', 'enum', required=true,
-                    choices=accepted_event_names()) }},
-                {{ contract_violation('payload', 'session_id', 'string', required=true,
-                    max_length=max_id) }},
-                {{ contract_violation('payload', 'client_id', 'string', required=true,
-                    max_length=max_id) }},
-                {{ contract_violation('payload', 'user_id', 'string', nullable=true,
-                    max_length=max_id) }},
-                {{ contract_violation('payload', 'user_login_state', 'enum',
-                    choices=accepted_login_states()) }},
-                {{ contract_violation('payload', 'identity_source', 'string', nullable=true,
-                    max_length=max_id) }},
-                {{ contract_violation('payload', 'is_first_visit', 'boolean') }},
-                {{ contract_violation('payload', 'page', 'object', nullable=true) }},
-                {{ contract_violation('payload', 'context', 'object', nullable=true) }},
-                {%- for field in ['url', 'path', 'title', 'referrer'] %}
-                {{ contract_violation('payload', 'page.' ~ field, 'string', nullable=true,
-                    max_length=max_text) }},
-                {%- endfor %}
-                {{ contract_violation('payload', 'context.product', 'object', nullable=true) }},
-                {{ contract_violation('payload', 'context.order', 'object', nullable=true) }},
-                case
-                    when
-                        event_name in ({{ product_events }})
-                        and coalesce(jsonb_typeof(payload #> '{context,product}'), 'null') = 'null'
-                        then 'context.product: is required for ' || event_name || ' events'
-                end,
-                {{ contract_violation('payload', 'context.product.id', 'string', required=true,
-                    max_length=max_id) }},
-                {%- for field in ['name', 'category', 'brand', 'url_path'] %}
-                {{ contract_violation('payload', 'context.product.' ~ field, 'string',
-                    nullable=true, max_length=max_text) }},
-                {%- endfor %}
-                {%- for field in ['price', 'discount_price'] %}
-                {{ contract_violation('payload', 'context.product.' ~ field, 'number',
-                    nullable=true, minimum=0, maximum=max_price) }},
-                {%- endfor %}
-                {{ contract_violation('payload', 'context.product.quantity', 'integer',
-                    minimum=1, maximum=10000) }},
-                {{ contract_violation('payload', 'context.order.order_id', 'string',
-                    nullable=true, max_length=max_id) }},
-                {{ contract_violation('payload', 'context.order.currency', 'currency',
-                    nullable=true) }},
-                case
-                    when received_at is null
-                        then 'ingest.received_at: missing or not an RFC 3339 timestamp'
-                end,
-                case
-                    when event_timestamp > received_at + interval '1 hour'
-                        then 'event_timestamp: more than 1 hour after ingest.received_at'
-                end
-            ],
-            null
-        ) as invalid_reasons
+        raw_events.*,
+        reasons.invalid_reasons
     from raw_events
+    cross join lateral (  -- noqa: ST05
+        select
+            array_remove(
+                array[
+                    case
+                        when payload_json_type <> 'object' then 'event: must be a JSON object'
+                    end,
+                    {{ contract_violation('event_id', 'uuid', required=true) }},
+                    {{ contract_violation('event_timestamp', 'timestamp', required=true) }},
+                    {{ contract_violation('event_name', 'enum', required=true,
+                        choices=accepted_event_names()) }},
+                    {{ contract_violation('session_id', 'string', required=true,
+                        max_length=max_id) }},
+                    {{ contract_violation('client_id', 'string', required=true,
+                        max_length=max_id) }},
+                    {{ contract_violation('user_id', 'string', nullable=true,
+                        max_length=max_id) }},
+                    {{ contract_violation('user_login_state', 'enum',
+                        choices=accepted_login_states()) }},
+                    {{ contract_violation('identity_source', 'string', nullable=true,
+                        max_length=max_id) }},
+                    {{ contract_violation('is_first_visit', 'boolean') }},
+                    {{ contract_violation('page', 'object', nullable=true) }},
+                    {{ contract_violation('context', 'object', nullable=true) }},
+                    {%- for field in ['url', 'path', 'title', 'referrer'] %}
+                    {{ contract_violation('page.' ~ field, 'string', nullable=true,
+                        max_length=max_text) }},
+                    {%- endfor %}
+                    {{ contract_violation('context.product', 'object', nullable=true) }},
+                    {{ contract_violation('context.order', 'object', nullable=true) }},
+                    case
+                        when
+                            event_name in ({{ product_events }})
+                            and coalesce(context_product_json_type, 'null') = 'null'
+                            then 'context.product: is required for ' || event_name || ' events'
+                    end,
+                    {{ contract_violation('context.product.id', 'string', required=true,
+                        max_length=max_id) }},
+                    {%- for field in ['name', 'category', 'brand', 'url_path'] %}
+                    {{ contract_violation('context.product.' ~ field, 'string',
+                        nullable=true, max_length=max_text) }},
+                    {%- endfor %}
+                    {%- for field in ['price', 'discount_price'] %}
+                    {{ contract_violation('context.product.' ~ field, 'number',
+                        nullable=true, minimum=0, maximum=max_price) }},
+                    {%- endfor %}
+                    {{ contract_violation('context.product.quantity', 'integer',
+                        column='product_quantity', minimum=1, maximum=10000) }},
+                    {{ contract_violation('context.order.order_id', 'string',
+                        column='order_id', nullable=true, max_length=max_id) }},
+                    {{ contract_violation('context.order.currency', 'currency',
+                        column='order_currency', nullable=true) }},
+                    case
+                        when received_at is null
+                            then 'ingest.received_at: missing or not an RFC 3339 timestamp'
+                    end,
+                    case
+                        when event_timestamp > received_at + interval '1 hour'
+                            then 'event_timestamp: more than 1 hour after ingest.received_at'
+                    end
+                ],
+                null
+            ) as invalid_reasons
+        limit 1  -- noqa: AM09
+    ) as reasons
 ),
 
 classified as (
@@ -92,8 +100,6 @@ classified as (
         cardinality(invalid_reasons) = 0 as is_valid,
 
         ----------  the event, with the contract's defaults
-        -- Nothing below may use invalid_reasons: PostgreSQL inlines this view and would
-        -- evaluate the whole array once more for every such use.
         event_id,
         event_timestamp,
         event_name,
