@@ -22,21 +22,57 @@
 {%- endmacro %}
 
 {#
-    The latest of the window starts of the named relations of this model's schema (a relation
-    that does not exist yet counts as -infinity). invalid_events uses it with
-    clickstream_events: invalid lines are rare, so its own watermark alone could lag far behind
-    and make every run re-read a long stretch of raw lines.
+    invalid_events' window start. Invalid lines are rare, so its newest row can be days old: its
+    own watermark would make every run re-read (and classify again) all the raw lines loaded
+    since. So the model records, after each run, the newest `loaded_at` of the raw table as it
+    read it (record_read_through, a post-hook in the model's transaction), and the next run
+    starts from the later of the two, minus the lookback. It does not borrow
+    clickstream_events' watermark: the two models run side by side, and a build may run one
+    without the other.
 #}
-{% macro latest_window_start(identifiers) -%}
-    greatest(
-    {%- for identifier in identifiers %}
-        {%- set relation = adapter.get_relation(
-            database=this.database, schema=this.schema, identifier=identifier) %}
-        {%- if relation is not none %}
-        {{ loaded_at_window_start(relation) }}
-        {%- else %}
-        '-infinity'::timestamptz
-        {%- endif %}{{ "," if not loop.last }}
-    {%- endfor %}
-    )
+{% macro read_through_table() -%}
+    dbt_intermediate.raw_lines_read_through
+{%- endmacro %}
+
+{# on-run-start: the table of how far each such model has read the raw lines. #}
+{% macro create_read_through() -%}
+    create schema if not exists dbt_intermediate;
+    create table if not exists {{ read_through_table() }} (
+        relation_name text primary key,
+        loaded_at timestamptz not null
+    );
+{%- endmacro %}
+
+{% macro read_through_window_start() -%}
+    {%- set own = loaded_at_window_start(this) -%}
+    {#- a literal, as in loaded_at_window_start; the table exists once a build has started -#}
+    {%- if not execute or model.resource_type != 'model' -%}
+        {{ return(own) }}
+    {%- endif -%}
+    {%- set exists = run_query(
+        "select to_regclass('" ~ read_through_table() ~ "') is not null").rows[0][0] -%}
+    {%- if not exists -%}
+        {{ return(own) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select (loaded_at - interval '" ~ var('loaded_at_lookback') ~ "')::text"
+        ~ " from " ~ read_through_table()
+        ~ " where relation_name = '" ~ this.identifier ~ "'").rows -%}
+    {%- if found | length == 0 -%}
+        {{ return(own) }}
+    {%- endif -%}
+    greatest({{ own }}, '{{ found[0][0] }}'::timestamptz)
+{%- endmacro %}
+
+{#
+    The post-hook: the newest loaded_at of the raw lines. Taken after the model's insert, so it
+    may include lines committed meanwhile that the insert did not see: they are at most as old
+    as that newest loaded_at, within the lookback the next run re-reads.
+#}
+{% macro record_read_through() -%}
+    insert into {{ read_through_table() }} (relation_name, loaded_at)
+    select '{{ this.identifier }}', max(loaded_at)
+    from {{ source('clickstream', 'raw_events') }}
+    having max(loaded_at) is not null
+    on conflict (relation_name) do update set loaded_at = excluded.loaded_at
 {%- endmacro %}

@@ -1,15 +1,18 @@
 """What an incremental `dbt build` checks (macros/checked_windows.sql): the rows it changed,
 not the whole history; a build that failed is checked again until it passes; and
-`full_checks: true` checks every row."""
+`full_checks: true` checks every row. And how far invalid_events has read the raw lines
+(macros/incremental_window.sql)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
 from clickstream.config import Settings
+from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
 from clickstream.traffic import generate_requests, write_requests_to_s3
 from extract_load.loader import load_new_objects
@@ -77,3 +80,45 @@ def test_builds_check_their_new_rows_until_they_pass_and_full_checks_every_row(
     # the failed build recorded nothing: the next one checks the same rows again
     assert SESSION_NOT_NULL in _failed_tests("build")
     assert _passed_through() == passed_through
+
+
+def _load_invalid_line(bucket: str, days_ago: int) -> str:
+    """Load one line that breaks the contract (a bad event_id), as if `days_ago`; its s3_key."""
+    received_at = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+    event = {
+        "event_id": "not-a-uuid",
+        "event_timestamp": format_timestamp(received_at),
+        "event_name": "page_view",
+        "session_id": "s-invalid",
+        "client_id": "c-invalid",
+        "ingest": ingest_block(received_at, str(uuid.uuid4()), "192.0.2.1", "pytest"),
+    }
+    key = raw_object_key(Settings.from_env().raw_prefix, received_at)
+    s3_client().put_object(Bucket=bucket, Key=key, Body=encode_ndjson([event]))
+    load_new_objects(LOAD_SINCE)
+    execute(
+        "update staging.raw_events set loaded_at = loaded_at - make_interval(days => %s)"
+        " where s3_key = %s",
+        days_ago,
+        key,
+    )
+    return key
+
+
+def test_invalid_events_read_on_from_where_they_stopped(warehouse_db: str, raw_bucket: str) -> None:
+    """invalid_events records how far it read the raw lines (invalid lines are rare: its own
+    newest row says little) and never borrows clickstream_events' watermark, which a build
+    may move without it."""
+    _load(raw_bucket, date(2026, 3, 2), seed=1, days_ago=2)
+    dbt("build")
+    read_through = "select loaded_at from dbt_intermediate.raw_lines_read_through"
+    assert query(read_through) == query("select max(loaded_at) from staging.raw_events")
+
+    key = _load_invalid_line(raw_bucket, days_ago=1)
+    _load(raw_bucket, date(2026, 3, 3), seed=2, days_ago=0)
+    dbt("run", "--select", "clickstream_events")  # its watermark moves past the invalid line
+    dbt("build")
+    assert query("select event_id from public.invalid_events where s3_key = %s", key) == [
+        ("not-a-uuid",)
+    ]
+    assert query(read_through) == query("select max(loaded_at) from staging.raw_events")

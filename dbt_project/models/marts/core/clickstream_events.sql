@@ -21,8 +21,6 @@
 -- lines loaded since the last run (minus the lookback) and insert a line's event unless the
 -- table already holds a copy received before it; a copy received earlier than the one kept
 -- (a late object) replaces it, so the table is always what a full refresh would build.
--- invalid_events runs first: it reads this table's watermark as it was before this run.
--- depends_on: {{ ref('invalid_events') }}
 
 -- Only the columns the table keeps: the raw payload would make the dedup sort ten times wider.
 with classified as (

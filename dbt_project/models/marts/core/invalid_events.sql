@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        post_hook=["{{ record_read_through() }}"],
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
@@ -11,8 +12,8 @@
 }}
 -- One row per raw line that breaks event contract v1, kept whole with its reasons. Every
 -- invalid line is kept, repeats included: each is a distinct line with its own problem.
--- The window starts at the newer watermark of this table and clickstream_events (invalid
--- lines are rare, so this table's own watermark alone could lag far behind).
+-- The window starts where the last run stopped reading the raw lines, not at this table's
+-- newest row: invalid lines are rare (macros/incremental_window.sql).
 
 with classified as (
     select * from {{ ref('int_events_classified') }}
@@ -25,7 +26,7 @@ with classified as (
         where
             not classified.is_valid
             and classified.loaded_at
-            >= {{ latest_window_start([this.identifier, 'clickstream_events']) }}
+            >= {{ read_through_window_start() }}
             and not exists (
                 select 1
                 from {{ this }} as kept
