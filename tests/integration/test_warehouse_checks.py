@@ -122,3 +122,28 @@ def test_invalid_events_read_on_from_where_they_stopped(warehouse_db: str, raw_b
         ("not-a-uuid",)
     ]
     assert query(read_through) == query("select max(loaded_at) from staging.raw_events")
+
+
+@pytest.mark.parametrize(
+    "break_the_books",
+    [
+        # a kept event lost: its raw line is now no event's copy
+        "delete from public.clickstream_events"
+        " where event_id = (select min(event_id) from public.clickstream_events)",
+        # an invalid line lost
+        "delete from public.invalid_events"
+        " where s3_key = (select min(s3_key) from public.invalid_events)",
+        # a kept event that points at no raw line
+        "update public.clickstream_events set line_number = line_number + 100000"
+        " where event_id = (select min(event_id) from public.clickstream_events)",
+    ],
+)
+def test_the_reconciliation_fails_when_a_line_is_not_accounted_for(
+    warehouse_db: str, raw_bucket: str, break_the_books: str
+) -> None:
+    _load(raw_bucket, date(2026, 3, 2), seed=1, days_ago=0)
+    _load_invalid_line(raw_bucket, days_ago=0)
+    dbt("build")
+    assert "assert_raw_lines_reconcile" not in _failed_tests("test")
+    execute(break_the_books)
+    assert "assert_raw_lines_reconcile" in _failed_tests("test")
