@@ -65,8 +65,11 @@ TIMESTAMP_EXAMPLE: Final = "2026-03-01T12:34:56.789Z"
 _UUID_PATTERN: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+# ASCII digits only (\d would take any script's), offset minutes 00-59 (datetime would take
+# +01:60 as two hours): exactly what the warehouse accepts (dbt_project/macros/safe_casts.sql).
 _TIMESTAMP_PATTERN: Final = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:[0-5][0-9])"
 )
 _CURRENCY_PATTERN: Final = re.compile(r"[A-Z]{3}")
 

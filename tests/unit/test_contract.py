@@ -138,6 +138,8 @@ def test_event_id_must_be_a_canonical_uuid(value: Any) -> None:
         "2026-03-02T18:04Z",  # no seconds
         "2026-03-02T18:04:05.1234567890Z",  # ten fractional digits
         "2026-03-02T18:04:05+0100",  # offset without colon
+        "2026-03-02T18:04:05+01:60",  # 60 offset minutes
+        "\uff12\uff10\uff12\uff16-03-02T18:04:05Z",  # digits, but not ASCII
         "1772470000",
         1772470000,
     ],
