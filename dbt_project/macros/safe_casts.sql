@@ -6,38 +6,62 @@
 
 {#
     RFC 3339 with a mandatory offset, as the contract (clickstream/contract.py) defines it:
-    `T` between date and time, 1-9 fractional digits, `Z` or `+HH:MM`.
+    `T` between date and time, 0-9 fractional digits, `Z` or `+HH:MM`. Every shape such a
+    timestamp can have, its digits written as 0: 10 fractions x 3 offset forms.
 #}
-{% macro rfc3339_pattern() -%}
-    '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'
+{% macro rfc3339_shapes() -%}
+    {%- set shapes = [] -%}
+    {%- for digits in range(10) -%}
+        {%- set fraction = ('.' ~ '0' * digits) if digits else '' -%}
+        {%- for offset in ['Z', '+00:00', '-00:00'] -%}
+            {%- do shapes.append("'0000-00-00T00:00:00" ~ fraction ~ offset ~ "'") -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ shapes | join(', ') }}
 {%- endmacro %}
 
 {#
-    True when `text_value` is RFC 3339 with an offset AND a real date (no February 30th, no
-    year 0). The pattern, then plain integer arithmetic for days past the 28th:
-    pg_input_is_valid would do, but it parses its type name argument on every call and made
-    classification 30 times slower. The pattern is the costly part (a few microseconds).
+    True when `text_value` is RFC 3339 with an offset AND a real date and time (no February
+    30th, no hour 24, no year 0). Its shape first (every digit turned into 0 must give one of
+    the shapes: cheaper than a regular expression, which costs microseconds a line), then plain
+    integer arithmetic on digits known to be digits. pg_input_is_valid would do, but it parses
+    its type name argument on every call and made classification 30 times slower.
 #}
 {% macro is_rfc3339(text_value) -%}
     {%- set year = "substr(" ~ text_value ~ ", 1, 4)::integer" -%}
+    {%- set month = "substr(" ~ text_value ~ ", 6, 2)::integer" -%}
     {%- set day = "substr(" ~ text_value ~ ", 9, 2)::integer" -%}
+    {%- set offset = "right(" ~ text_value ~ ", 5)" -%}
     -- a CASE, not AND: PostgreSQL may evaluate AND's operands in any order
     case
-        when {{ text_value }} !~ {{ rfc3339_pattern() }} then false
-        when {{ year }} = 0 then false
+        when translate({{ text_value }}, '123456789', '000000000') not in ({{ rfc3339_shapes() }})
+            then false
+        when {{ year }} = 0 or {{ month }} not between 1 and 12 or {{ day }} = 0 then false
+        when
+            substr({{ text_value }}, 12, 2)::integer > 23
+            or substr({{ text_value }}, 15, 2)::integer > 59
+            or substr({{ text_value }}, 18, 2)::integer > 59
+            then false
+        when
+            right({{ text_value }}, 1) <> 'Z'
+            and (
+                substr({{ offset }}, 1, 2)::integer > 23
+                or substr({{ offset }}, 4, 2)::integer > 59
+            )
+            then false
         when {{ day }} <= 28 then true
-        else {{ day }} <= case substr({{ text_value }}, 6, 2)
-            when '02' then
+        else {{ day }} <= case {{ month }}
+            when 2 then
                 case
                     when mod({{ year }}, 4) = 0
                         and (mod({{ year }}, 100) <> 0 or mod({{ year }}, 400) = 0)
                         then 29
                     else 28
                 end
-            when '04' then 30
-            when '06' then 30
-            when '09' then 30
-            when '11' then 30
+            when 4 then 30
+            when 6 then 30
+            when 9 then 30
+            when 11 then 30
             else 31
         end
     end

@@ -2,73 +2,70 @@
 -- Every cast is safe (macros/safe_casts.sql): a value of the wrong type becomes null here and
 -- int_events_classified says why the event is invalid. Nothing is filtered out.
 --
--- Each field is read from the payload once per line: `fields` takes its text and its JSON
--- type, `typed` casts the text. Both are LATERAL subqueries with a LIMIT (of their only row),
--- which PostgreSQL evaluates once per line and never inlines: without that fence it copies
--- an expression into every place that uses it, and the contract checks use each field several
--- times (classification took twice as long). A filter on loaded_at still reaches the raw table.
+-- Each field is read from the payload once per line: `texts` takes its text and its JSON
+-- type, then the casts read those. Both levels are subqueries with a LIMIT (of their only
+-- row), which PostgreSQL evaluates once per line and never inlines: without that fence it
+-- copies an expression into every place that uses it, and the contract checks use each field
+-- several times (classification took twice as long). One LATERAL subquery per line, with the
+-- payload its only parameter: given a second one, parameterised by the first one's columns,
+-- the planner tried to cache its results (Memoize), which only cost time. A filter on
+-- loaded_at still reaches the raw table.
 
 with source as (
     select * from {{ source('clickstream', 'raw_events') }}
 ),
 
-fields_read as (
+fields_typed as (
     select
         source.*,
         json_fields.*
     from source
     cross join lateral (  -- noqa: ST05
         select
-            jsonb_typeof(source.payload) as payload_json_type,
-            {{ json_type('source.payload', 'page') }},
-            {{ json_type('source.payload', 'context') }},
-            {{ json_type('source.payload', 'context.product') }},
-            {{ json_type('source.payload', 'context.order') }},
-            {{ json_field('source.payload', 'event_id') }},
-            {{ json_field('source.payload', 'event_timestamp') }},
-            {{ json_field('source.payload', 'event_name') }},
-            {{ json_field('source.payload', 'session_id') }},
-            {{ json_field('source.payload', 'client_id') }},
-            {{ json_field('source.payload', 'user_id') }},
-            {{ json_field('source.payload', 'user_login_state') }},
-            {{ json_field('source.payload', 'identity_source') }},
-            {{ json_field('source.payload', 'is_first_visit') }},
-            {{ json_field('source.payload', 'page.url') }},
-            {{ json_field('source.payload', 'page.path') }},
-            {{ json_field('source.payload', 'page.title') }},
-            {{ json_field('source.payload', 'page.referrer') }},
-            {{ json_field('source.payload', 'context.product.id') }},
-            {{ json_field('source.payload', 'context.product.name') }},
-            {{ json_field('source.payload', 'context.product.category') }},
-            {{ json_field('source.payload', 'context.product.brand') }},
-            {{ json_field('source.payload', 'context.product.url_path') }},
-            {{ json_field('source.payload', 'context.product.price') }},
-            {{ json_field('source.payload', 'context.product.discount_price') }},
-            {{ json_field('source.payload', 'context.product.quantity') }},
-            {{ json_field('source.payload', 'context.order.order_id') }},
-            {{ json_field('source.payload', 'context.order.currency') }},
-            {{ json_field('source.payload', 'ingest.received_at') }},
-            {{ json_field('source.payload', 'ingest.request_id') }}
+            texts.*,
+            {{ safe_timestamptz('texts.event_timestamp_text') }} as event_timestamp,
+            {{ safe_timestamptz('texts.ingest_received_at_text') }} as received_at,
+            {{ json_boolean('texts.is_first_visit') }} as is_first_visit,
+            {{ json_number('texts.context_product_price') }} as context_product_price,
+            {{ json_number('texts.context_product_discount_price') }}
+                as context_product_discount_price,
+            {{ json_number('texts.context_product_quantity') }} as product_quantity
+        from (
+            select
+                jsonb_typeof(source.payload) as payload_json_type,
+                {{ json_type('source.payload', 'page') }},
+                {{ json_type('source.payload', 'context') }},
+                {{ json_type('source.payload', 'context.product') }},
+                {{ json_type('source.payload', 'context.order') }},
+                {{ json_field('source.payload', 'event_id') }},
+                {{ json_field('source.payload', 'event_timestamp') }},
+                {{ json_field('source.payload', 'event_name') }},
+                {{ json_field('source.payload', 'session_id') }},
+                {{ json_field('source.payload', 'client_id') }},
+                {{ json_field('source.payload', 'user_id') }},
+                {{ json_field('source.payload', 'user_login_state') }},
+                {{ json_field('source.payload', 'identity_source') }},
+                {{ json_field('source.payload', 'is_first_visit') }},
+                {{ json_field('source.payload', 'page.url') }},
+                {{ json_field('source.payload', 'page.path') }},
+                {{ json_field('source.payload', 'page.title') }},
+                {{ json_field('source.payload', 'page.referrer') }},
+                {{ json_field('source.payload', 'context.product.id') }},
+                {{ json_field('source.payload', 'context.product.name') }},
+                {{ json_field('source.payload', 'context.product.category') }},
+                {{ json_field('source.payload', 'context.product.brand') }},
+                {{ json_field('source.payload', 'context.product.url_path') }},
+                {{ json_field('source.payload', 'context.product.price') }},
+                {{ json_field('source.payload', 'context.product.discount_price') }},
+                {{ json_field('source.payload', 'context.product.quantity') }},
+                {{ json_field('source.payload', 'context.order.order_id') }},
+                {{ json_field('source.payload', 'context.order.currency') }},
+                {{ json_field('source.payload', 'ingest.received_at') }},
+                {{ json_field('source.payload', 'ingest.request_id') }}
+            limit 1  -- noqa: AM09
+        ) as texts
         limit 1  -- noqa: AM09
     ) as json_fields
-),
-
-fields_typed as (
-    select
-        fields_read.*,
-        casts.*
-    from fields_read
-    cross join lateral (  -- noqa: ST05
-        select
-            {{ safe_timestamptz('fields_read.event_timestamp_text') }} as event_timestamp,
-            {{ safe_timestamptz('fields_read.ingest_received_at_text') }} as received_at,
-            {{ json_boolean('fields_read.is_first_visit') }} as is_first_visit,
-            {{ json_number('fields_read.context_product_price') }} as context_product_price,
-            {{ json_number('fields_read.context_product_discount_price') }}
-                as context_product_discount_price,
-            {{ json_number('fields_read.context_product_quantity') }} as product_quantity
-        limit 1  -- noqa: AM09
-    ) as casts
 ),
 
 flattened as (
