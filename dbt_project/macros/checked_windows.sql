@@ -28,14 +28,6 @@
     dbt_intermediate.tests_passed_through
 {%- endmacro %}
 
-{# on-run-start: the table of what has been checked, created once. #}
-{% macro create_tests_passed_through() -%}
-    create schema if not exists dbt_intermediate;
-    create table if not exists {{ tests_passed_through_table() }} (
-        relation_name text primary key,
-        loaded_at timestamptz not null
-    );
-{%- endmacro %}
 
 {#
     The first loader time the data tests of `identifier` must check, as a SQL literal:

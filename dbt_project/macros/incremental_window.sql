@@ -34,10 +34,13 @@
     dbt_intermediate.raw_lines_read_through
 {%- endmacro %}
 
-{# on-run-start: the table of how far each such model has read the raw lines. #}
-{% macro create_read_through() -%}
+{#
+    on-run-start: a bookkeeping table of one loader time per relation, created once (this
+    one, and macros/checked_windows.sql's record of what passed the data tests).
+#}
+{% macro create_loaded_at_record(table) -%}
     create schema if not exists dbt_intermediate;
-    create table if not exists {{ read_through_table() }} (
+    create table if not exists {{ table }} (
         relation_name text primary key,
         loaded_at timestamptz not null
     );
@@ -67,12 +70,35 @@
 {#
     The post-hook: the newest loaded_at of the raw lines. Taken after the model's insert, so it
     may include lines committed meanwhile that the insert did not see: they are at most as old
-    as that newest loaded_at, within the lookback the next run re-reads.
+    as that newest loaded_at, within the lookback the next run re-reads. Looked for from the
+    window's start only: the raw table's index on loaded_at is a BRIN index, which cannot
+    give a max() without reading every line before it.
 #}
 {% macro record_read_through() -%}
     insert into {{ read_through_table() }} (relation_name, loaded_at)
     select '{{ this.identifier }}', max(loaded_at)
     from {{ source('clickstream', 'raw_events') }}
+    where loaded_at >= {{ read_through_window_start() }}
     having max(loaded_at) is not null
     on conflict (relation_name) do update set loaded_at = excluded.loaded_at
+{%- endmacro %}
+
+{#
+    The distinct values of `expression` (as text) among the rows of clickstream_events loaded
+    since `window_start`, read before the model runs. Written into the model's SQL as literals
+    they tell the planner how few keys a run touches: joined from a subquery, it guessed
+    thousands of hours where there were seven, and sorted the whole table to find them.
+#}
+{% macro touched_values(expression, window_start) -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select distinct (" ~ expression ~ ")::text from " ~ ref('clickstream_events')
+        ~ " where loaded_at >= " ~ window_start ~ " order by 1") -%}
+    {%- set values = [] -%}
+    {%- for row in found.rows -%}
+        {%- do values.append(row[0]) -%}
+    {%- endfor -%}
+    {{ return(values) }}
 {%- endmacro %}
