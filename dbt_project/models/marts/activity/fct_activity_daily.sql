@@ -18,17 +18,19 @@ with events as not materialized (
 ),
 
 {% if is_incremental() %}
-    touched_dates as (
-        select distinct event_date
-        from events
-        where loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
-    ),
-
+    {%- set touched_dates = touched_values(
+        'event_date', loaded_at_window_start(this, 'last_loaded_at')
+    ) %}
+    -- the days that received events since the last run, as literals (see touched_values)
     day_events as (
-        select events.*
-        from events
-        inner join touched_dates
-            on events.event_date = touched_dates.event_date
+        select * from events
+        where event_date in (
+            {%- for day in touched_dates %}
+            '{{ day }}'::date{{ ',' if not loop.last }}
+            {%- else %}
+            null
+            {%- endfor %}
+        )
     ),
 {% else %}
     day_events as (

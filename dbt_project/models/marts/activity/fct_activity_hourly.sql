@@ -18,19 +18,22 @@ with events as not materialized (
 ),
 
 {% if is_incremental() %}
-    touched_hours as (
-        select distinct date_trunc('hour', event_timestamp, 'UTC') as event_hour
-        from events
-        where loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
-    ),
-
+    {%- set touched_hours = touched_values(
+        "date_trunc('hour', event_timestamp, 'UTC')",
+        loaded_at_window_start(this, 'last_loaded_at'),
+    ) %}
+    -- the hours that received events since the last run, as literals (see touched_values)
     hour_events as (
-        select events.*
-        from events
-        inner join touched_hours
-            on
-                events.event_timestamp >= touched_hours.event_hour
-                and events.event_timestamp < touched_hours.event_hour + interval '1 hour'
+        select * from events
+        where
+            {%- for hour in touched_hours %}
+            (
+                event_timestamp >= '{{ hour }}'::timestamptz
+                and event_timestamp < '{{ hour }}'::timestamptz + interval '1 hour'
+            ){{ ' or' if not loop.last }}
+            {%- else %}
+            false
+            {%- endfor %}
     ),
 {% else %}
     hour_events as (
