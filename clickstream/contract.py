@@ -493,7 +493,8 @@ def _property_schema(field: Field) -> dict[str, Any]:
     if field.kind == "uuid":
         schema = {"type": "string", "pattern": f"^{_UUID_PATTERN.pattern}$"}
     elif field.kind == "timestamp":
-        schema = {"type": "string", "format": "date-time", "pattern": _TIMESTAMP_PATTERN.pattern}
+        pattern = f"^{_TIMESTAMP_PATTERN.pattern}$"  # a JSON Schema pattern may match anywhere
+        schema = {"type": "string", "format": "date-time", "pattern": pattern}
     elif field.kind == "enum":
         schema = {"type": "string", "enum": list(field.choices)}
     elif field.kind == "string":

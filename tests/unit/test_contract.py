@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -387,6 +388,10 @@ def test_the_docs_come_from_the_same_tables(capsys: pytest.CaptureFixture[str]) 
     ]
     assert schema["properties"]["event_name"]["enum"] == list(EVENT_NAMES)
     assert schema["properties"]["ingest"] is False
+    # JSON Schema patterns match anywhere in the string unless anchored
+    timestamp = schema["properties"]["event_timestamp"]["pattern"]
+    assert re.search(timestamp, "2026-03-02T18:04:05Z")
+    assert not re.search(timestamp, "on 2026-03-02T18:04:05Z, or so")
 
 
 def test_docs_contract_md_is_the_generated_document() -> None:
