@@ -5,8 +5,9 @@
 #}
 {% macro loaded_at_window_start(relation, column='loaded_at') -%}
     {%- set query -%}
-        select coalesce(max({{ column }}), '-infinity'::timestamptz)
-            - interval '{{ var("loaded_at_lookback") }}'
+        select
+            coalesce(max({{ column }}), '-infinity'::timestamptz)
+            - interval '{{ var("loaded_at_lookback") }}' as window_start
         from {{ relation }}
     {%- endset -%}
     {#-
@@ -101,4 +102,28 @@
         {%- do values.append(row[0]) -%}
     {%- endfor -%}
     {{ return(values) }}
+{%- endmacro %}
+
+{#
+    Literals for touched_values' results. (Macros, not loops in the models: sqlfluff cannot
+    map a model's `{% for %} ... {% else %}` back to its source, and skips the file.)
+    within_hours: `column` within one of the whole UTC `hours`, as ranges an index can serve
+    (false when there are none); date_literals: the `dates` for an `in (...)` (null when none).
+#}
+{% macro within_hours(column, hours) -%}
+    {%- for hour in hours %}
+    ({{ column }} >= '{{ hour }}'::timestamptz
+        and {{ column }} < '{{ hour }}'::timestamptz + interval '1 hour')
+    {{- ' or' if not loop.last }}
+    {%- else -%}
+    false
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro date_literals(dates) -%}
+    {%- for day in dates -%}
+    '{{ day }}'::date{{ ', ' if not loop.last }}
+    {%- else -%}
+    null
+    {%- endfor -%}
 {%- endmacro %}

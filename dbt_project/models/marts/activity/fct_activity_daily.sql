@@ -24,13 +24,7 @@ with events as not materialized (
     -- the days that received events since the last run, as literals (see touched_values)
     day_events as (
         select * from events
-        where event_date in (
-            {%- for day in touched_dates %}
-            '{{ day }}'::date{{ ',' if not loop.last }}
-            {%- else %}
-            null
-            {%- endfor %}
-        )
+        where event_date in ({{ date_literals(touched_dates) }})
     ),
 {% else %}
     day_events as (

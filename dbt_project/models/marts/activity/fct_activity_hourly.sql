@@ -25,15 +25,7 @@ with events as not materialized (
     -- the hours that received events since the last run, as literals (see touched_values)
     hour_events as (
         select * from events
-        where
-            {%- for hour in touched_hours %}
-            (
-                event_timestamp >= '{{ hour }}'::timestamptz
-                and event_timestamp < '{{ hour }}'::timestamptz + interval '1 hour'
-            ){{ ' or' if not loop.last }}
-            {%- else %}
-            false
-            {%- endfor %}
+        where {{ within_hours('event_timestamp', touched_hours) }}
     ),
 {% else %}
     hour_events as (

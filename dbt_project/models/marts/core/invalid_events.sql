@@ -28,7 +28,7 @@ with classified as (
             and classified.loaded_at
             >= {{ read_through_window_start() }}
             and not exists (
-                select 1
+                select 1 as found
                 from {{ this }} as kept
                 where
                     kept.s3_key = classified.s3_key

@@ -60,15 +60,15 @@ with
             ('category', 'context_product_category'),
             ('brand', 'context_product_brand'),
         ] %}
-        left join lateral (
-            select events.{{ column }} as {{ 'product_name' if name == 'name' else name }}
-            from {{ ref('clickstream_events') }} as events
-            where
-                events.context_product_id = touched_products.product_id
-                and events.{{ column }} is not null
-            order by events.event_date desc, events.event_timestamp desc, events.event_id desc
-            limit 1
-        ) as latest_{{ name }} on true
+            left join lateral (
+                select events.{{ column }} as {{ 'product_name' if name == 'name' else name }}
+                from {{ ref('clickstream_events') }} as events
+                where
+                    events.context_product_id = touched_products.product_id
+                    and events.{{ column }} is not null
+                order by events.event_date desc, events.event_timestamp desc, events.event_id desc
+                limit 1
+            ) as latest_{{ name }} on true
         {%- endfor %}
         left join lateral (
             select
