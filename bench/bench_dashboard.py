@@ -36,6 +36,7 @@ from psycopg2 import sql
 from bench.report import write_section
 from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
+from clickstream.warehouse import create_database, drop_database
 from dashboard import queries
 from dashboard.queries import DateRange, ProductFilter
 from extract_load.schema import ensure_schema, rebuild_load_runs
@@ -351,14 +352,7 @@ analyze staging.load_manifest;
 
 
 def time_request_sized_manifest() -> Timing:
-    conn = _admin()
-    try:
-        with conn.cursor() as cursor:
-            name = sql.Identifier(REQUEST_SIZED_DATABASE)
-            cursor.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-            cursor.execute(sql.SQL("create database {}").format(name))
-    finally:
-        conn.close()
+    create_database(REQUEST_SIZED_DATABASE, replace=True)
     previous = os.environ.get("PGDATABASE")
     os.environ["PGDATABASE"] = REQUEST_SIZED_DATABASE
     try:
@@ -377,16 +371,7 @@ def time_request_sized_manifest() -> Timing:
     finally:
         if previous is not None:
             os.environ["PGDATABASE"] = previous
-        conn = _admin()
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL("drop database if exists {} with (force)").format(
-                        sql.Identifier(REQUEST_SIZED_DATABASE)
-                    )
-                )
-        finally:
-            conn.close()
+        drop_database(REQUEST_SIZED_DATABASE)
 
 
 def main() -> None:

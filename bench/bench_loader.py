@@ -24,12 +24,12 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 
 from bench.report import write_section
 from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
 from clickstream.traffic import generate_requests, write_requests_to_s3
+from clickstream.warehouse import create_database
 
 DATABASE = "bench_loader"
 BUCKET = "bench-loader"
@@ -118,15 +118,6 @@ def _admin() -> psycopg2.extensions.connection:
     return conn
 
 
-def fresh_database() -> None:
-    conn = _admin()
-    with conn.cursor() as cursor:
-        name = sql.Identifier(DATABASE)
-        cursor.execute(sql.SQL("drop database if exists {} with (force)").format(name))
-        cursor.execute(sql.SQL("create database {}").format(name))
-    conn.close()
-
-
 def reset_tables() -> None:
     """Empty staging and the bare table between runs (same database, same kind of table)."""
     from extract_load.schema import ensure_schema
@@ -196,7 +187,7 @@ def mib(value: float) -> str:
 
 
 def main() -> None:
-    fresh_database()
+    create_database(DATABASE, replace=True)
     print(f"writing {BIG_EVENTS:,} and {SMALL_EVENTS:,} events to s3://{BUCKET}/", flush=True)
     big_objects, _ = write_input("big/", BIG_EVENTS)
     small_objects, _ = write_input("small/", SMALL_EVENTS)

@@ -30,12 +30,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 
 from bench.report import write_section
 from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
 from clickstream.traffic import Request, generate_requests, write_requests_to_s3
+from clickstream.warehouse import create_database
 from extract_load.schema import ensure_schema
 
 BUCKET = "bench-warehouse"
@@ -132,21 +132,6 @@ print(json.dumps({"lines": lines, "copy_seconds": copied - started,
 """
 
 
-def _admin() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(dbname="postgres")
-    conn.autocommit = True
-    return conn
-
-
-def fresh_database(name: str) -> None:
-    conn = _admin()
-    with conn.cursor() as cursor:
-        identifier = sql.Identifier(name)
-        cursor.execute(sql.SQL("drop database if exists {} with (force)").format(identifier))
-        cursor.execute(sql.SQL("create database {}").format(identifier))
-    conn.close()
-
-
 def execute(database: str, statement: str) -> None:
     conn = psycopg2.connect(dbname=database)
     with conn, conn.cursor() as cursor:
@@ -217,10 +202,10 @@ def dbt_build(database: str, target: Path) -> float:
 def pipeline_vs_floor(target: Path) -> tuple[str, float]:
     print(f"writing {EVENTS:,} events", flush=True)
     objects = write_objects("big/", generate_requests(EVENTS, 1, START, SEED))
-    fresh_database("bench_warehouse_floor")
+    create_database("bench_warehouse_floor", replace=True)
     floor = run_script(FLOOR, "bench_warehouse_floor", "big/")
     print(f"floor: {floor}", flush=True)
-    fresh_database("bench_warehouse_big")
+    create_database("bench_warehouse_big", replace=True)
     load = run_script(LOADER, "bench_warehouse_big", "big/")
     build = dbt_build("bench_warehouse_big", target)
     print(f"load: {load}, dbt build: {build:.1f} s", flush=True)
@@ -258,7 +243,7 @@ def hourly_on_history(target: Path) -> tuple[str, float]:
     hour = [r for r in day if r.received_at.hour == 20]
     write_objects("hour/", hour)
 
-    fresh_database("bench_warehouse_history")
+    create_database("bench_warehouse_history", replace=True)
     history_load = run_script(LOADER, "bench_warehouse_history", "history/")
     # As if loaded by the hourly runs of those 30 days: each object 65 minutes after the
     # start of its hour (the hour is in its key). Shifting the whole history by a constant
@@ -285,7 +270,7 @@ def hourly_on_history(target: Path) -> tuple[str, float]:
     conn.close()
     history_build = dbt_build("bench_warehouse_history", target)
     print(f"history: {history_load}, first build {history_build:.1f} s", flush=True)
-    fresh_database("bench_warehouse_empty")
+    create_database("bench_warehouse_empty", replace=True)
     conn = psycopg2.connect(dbname="bench_warehouse_empty")
     ensure_schema(conn)  # the loader's tables, empty: as after a load that found nothing
     conn.close()

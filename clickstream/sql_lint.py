@@ -25,12 +25,12 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from clickstream.config import PROJECT_ROOT
 from clickstream.dbt_cli import DbtFailedError, run_dbt
 from clickstream.traffic import generate_requests
+from clickstream.warehouse import create_database
 from extract_load.schema import ensure_schema
 
 # Enough for sessions that reach a purchase, on two days: small enough to build in seconds.
@@ -43,19 +43,6 @@ def run_sqlfluff(command: str, paths: list[str]) -> int:
     sqlfluff = Path(sys.executable).with_name("sqlfluff")
     argv = [str(sqlfluff), command, *paths]
     return subprocess.run(argv, cwd=PROJECT_ROOT, check=False).returncode
-
-
-def recreate_database(name: str) -> None:
-    """Drop and create `name` on the server the PG* variables name (through `postgres`)."""
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            identifier = sql.Identifier(name)
-            cursor.execute(sql.SQL("drop database if exists {} with (force)").format(identifier))
-            cursor.execute(sql.SQL("create database {}").format(identifier))
-    finally:
-        admin.close()
 
 
 def load_sample_events() -> int:
@@ -82,7 +69,7 @@ def load_sample_events() -> int:
 
 def both_shapes(command: str, paths: list[str]) -> int:
     database = os.environ["PGDATABASE"]
-    recreate_database(database)
+    create_database(database, replace=True)
     print(f"== sqlfluff {command}: first-build SQL (database {database}, empty)", flush=True)
     first_build = run_sqlfluff(command, paths)
     lines = load_sample_events()

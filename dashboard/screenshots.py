@@ -23,14 +23,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg2
 from playwright.sync_api import Page, ViewportSize
-from psycopg2 import sql
 
 from clickstream.browser import chromium, wait_until_serving
 from clickstream.config import PROJECT_ROOT
 from clickstream.dbt_cli import run_dbt
 from clickstream.storage import s3_client
+from clickstream.warehouse import create_database
 
 PAGES = ("Funnel", "Products", "Activity", "Data health")
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
@@ -91,19 +90,6 @@ def _run(argv: list[str], environment: dict[str, str]) -> None:
     subprocess.run(argv, cwd=PROJECT_ROOT, env=environment, check=True)
 
 
-def _recreate_database(name: str) -> None:
-    conn = psycopg2.connect(dbname="postgres", connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-            cursor.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-
-
 def _recreate_bucket(name: str) -> None:
     client = s3_client()
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
@@ -116,7 +102,7 @@ def _recreate_bucket(name: str) -> None:
 def build_screenshot_warehouse(environment: dict[str, str]) -> None:
     """A week of the generated shop, loaded a day at a time (so Data health shows several
     loads), then `dbt build`: what the pages look like after a week of hourly runs."""
-    _recreate_database(environment["PGDATABASE"])
+    create_database(environment["PGDATABASE"], replace=True)
     _recreate_bucket(environment["RAW_BUCKET"])
     python = sys.executable
     first_day = datetime.now(UTC).date() - timedelta(days=SCREENSHOT_DAYS)

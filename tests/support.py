@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import psycopg2
-from psycopg2 import sql
-
 from clickstream.storage import s3_client
+from clickstream.warehouse import create_database, drop_database
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
@@ -19,34 +17,6 @@ if TYPE_CHECKING:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-def _admin_connection() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(dbname="postgres", connect_timeout=10)
-    conn.autocommit = True
-    return conn
-
-
-def create_database(name: str) -> None:
-    # Not `with conn`: psycopg2 >= 2.9 opens a transaction block there even in autocommit,
-    # and CREATE DATABASE refuses to run inside one.
-    conn = _admin_connection()
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-
-
-def drop_database(name: str) -> None:
-    conn = _admin_connection()
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-    finally:
-        conn.close()
 
 
 @contextmanager

@@ -23,9 +23,9 @@ from psycopg2 import sql
 
 from clickstream.errors import WarehouseUnreachableError
 from clickstream.storage import s3_client
-from clickstream.warehouse import connect
+from clickstream.warehouse import connect, drop_database
 from extract_load.schema import ensure_schema
-from tests.support import drop_database, unique_name
+from tests.support import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
