@@ -24,13 +24,12 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-import psycopg2
 from psycopg2.extras import execute_values
 
 from clickstream.config import PROJECT_ROOT
 from clickstream.dbt_cli import DbtFailedError, run_dbt
 from clickstream.traffic import generate_requests
-from clickstream.warehouse import create_database
+from clickstream.warehouse import connect, create_database
 from extract_load.schema import ensure_schema
 
 # Enough for sessions that reach a purchase, on two days: small enough to build in seconds.
@@ -45,14 +44,14 @@ def run_sqlfluff(command: str, paths: list[str]) -> int:
     return subprocess.run(argv, cwd=PROJECT_ROOT, check=False).returncode
 
 
-def load_sample_events() -> int:
-    """The loader's tables, holding a few generated raw lines as one load; returns the count."""
+def load_sample_events() -> None:
+    """The loader's tables, holding a few generated raw lines as one load."""
     rows = []
     for request in generate_requests(SAMPLE_EVENTS, SAMPLE_DAYS, SAMPLE_START, seed=7):
         key = request.object_key("raw/")
         for line_number, line in enumerate(request.ndjson().splitlines(), start=1):
             rows.append((line.decode(), key, line_number))
-    conn = psycopg2.connect()
+    conn = connect()
     try:
         ensure_schema(conn)
         with conn, conn.cursor() as cursor:
@@ -64,7 +63,13 @@ def load_sample_events() -> int:
             )
     finally:
         conn.close()
-    return len(rows)
+
+
+def build_sample_warehouse(*dbt_arguments: str) -> None:
+    """The warehouse built by `dbt run` on a few generated events, in the database PGDATABASE
+    names: from there every incremental model compiles its incremental SQL."""
+    load_sample_events()
+    run_dbt("run", *dbt_arguments, quiet=True)
 
 
 def both_shapes(command: str, paths: list[str]) -> int:
@@ -72,10 +77,9 @@ def both_shapes(command: str, paths: list[str]) -> int:
     create_database(database, replace=True)
     print(f"== sqlfluff {command}: first-build SQL (database {database}, empty)", flush=True)
     first_build = run_sqlfluff(command, paths)
-    lines = load_sample_events()
-    print(f"== dbt run on {lines} generated raw lines, for the incremental SQL", flush=True)
+    print("== dbt run on a few generated events, for the incremental SQL", flush=True)
     try:
-        run_dbt("run", quiet=True)
+        build_sample_warehouse()
     except DbtFailedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
