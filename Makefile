@@ -11,16 +11,16 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # Runs a command with the PG*/AWS* variables of the warehouse and bucket, starting the
 # embedded PostgreSQL and S3 endpoint first when the environment does not name real ones.
-RUN := $(BIN)/python -m clickstream.services exec --
+RUN := $(BIN)/python -m devtools.services exec --
 DBT_ARGS := --project-dir dbt_project --profiles-dir profiles
 DBT := $(RUN) $(BIN)/dbt
 
 # sqlfluff compiles every model through dbt, and is_incremental() depends on what the database
 # holds. On the embedded default it works in a database of its own, so it sees the same SQL on
 # every machine whatever `make demo` or a test built before, and it checks both shapes of the
-# incremental models (clickstream/sql_lint.py). With PGHOST set it runs once, against that
+# incremental models (devtools/sql_lint.py). With PGHOST set it runs once, against that
 # database as it is: lint never builds anything in a real warehouse.
-SQLFLUFF := $(if $(PGHOST),,PGDATABASE=clickstream_lint) $(RUN) $(BIN)/python -m clickstream.sql_lint \
+SQLFLUFF := $(if $(PGHOST),,PGDATABASE=clickstream_lint) $(RUN) $(BIN)/python -m devtools.sql_lint \
 	$(if $(PGHOST),,--both-shapes)
 
 # The demo's traffic: a day of a small shop, deterministic for the seed.
@@ -42,16 +42,16 @@ $(INSTALLED): pyproject.toml
 setup: $(INSTALLED) ## create .venv and install the project with its dev tools
 
 services-up: $(INSTALLED) ## start the embedded PostgreSQL and S3 endpoint (when PGHOST/AWS_ENDPOINT_URL are unset)
-	$(BIN)/python -m clickstream.services up
+	$(BIN)/python -m devtools.services up
 
 services-down: $(INSTALLED) ## stop the embedded services (their data is kept under .local/)
-	$(BIN)/python -m clickstream.services down
+	$(BIN)/python -m devtools.services down
 
 services-status: $(INSTALLED) ## show where the warehouse and the bucket are
-	$(BIN)/python -m clickstream.services status
+	$(BIN)/python -m devtools.services status
 
 demo: $(INSTALLED) ## run the whole pipeline on a generated day of traffic and show the marts
-	$(RUN) $(BIN)/python -m clickstream.demo --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
+	$(RUN) $(BIN)/python -m devtools.demo --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
 
 hourly: $(INSTALLED) ## load the new raw objects, then build and test the warehouse
 	$(RUN) $(BIN)/python -m extract_load load
@@ -63,7 +63,7 @@ test: $(INSTALLED) browser ## run the test suite (real PostgreSQL and S3 on loop
 lint: $(INSTALLED) infra-lint ## ruff, mypy, sqlfluff on every model, cfn-lint on the templates
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy clickstream extract_load lambdas dashboard bench infra/scripts infra/host
+	$(BIN)/mypy clickstream extract_load lambdas dashboard bench infra/scripts infra/host devtools
 	$(SQLFLUFF) lint dbt_project
 
 format: $(INSTALLED) ## rewrite Python and SQL in the house style

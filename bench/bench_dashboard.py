@@ -140,7 +140,7 @@ def build_chunk(chunk: int, environment: dict[str, str], dbt_dir: Path) -> dict[
         "generate": _run(
             "generate",
             [
-                PYTHON, "-m", "clickstream.traffic",
+                PYTHON, "-m", "devtools.traffic",
                 "--events", str(CHUNK_EVENTS), "--days", str(CHUNK_DAYS),
                 "--start", first_day.isoformat(), "--seed", str(1000 + chunk),
                 "--bucket", BUCKET, "--events-per-object", str(EVENTS_PER_OBJECT),

@@ -7,7 +7,7 @@
    the configured S3 (the embedded one), driven over loopback by a few keep-alive clients.
    Bounded: a fixed number of requests.
 
-    python -m clickstream.services exec -- python -m bench ingest
+    python -m devtools.services exec -- python -m bench ingest
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from clickstream.config import PROJECT_ROOT
 from clickstream.contract import apply_defaults, validate_event
 from clickstream.raw_layout import encode_ndjson
 from clickstream.storage import s3_client
-from clickstream.traffic import generate_requests
+from devtools.traffic import generate_requests
 from lambdas.ingest.handler import LOGGER, IngestSettings, handle_request
 from lambdas.ingest.local import apigw_event
 

@@ -9,7 +9,7 @@ and bucket (`bench-loader`):
 - the loader's peak memory (RSS high-water mark of its process) at 250,000 and 1,000,000
   events, to show it does not grow with the input.
 
-    python -m clickstream.services exec -- .venv/bin/python -m bench loader
+    python -m devtools.services exec -- .venv/bin/python -m bench loader
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import psycopg2
 from bench.report import write_section
 from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
-from clickstream.traffic import generate_requests, write_requests_to_s3
 from clickstream.warehouse import create_database
+from devtools.traffic import generate_requests, write_requests_to_s3
 
 DATABASE = "bench_loader"
 BUCKET = "bench-loader"
@@ -217,7 +217,7 @@ def main() -> None:
     body = f"""
 Input: {BIG_EVENTS:,} generated events (seed {SEED}, no retried duplicates), packed by
 hour into {big_objects:,} objects of about {EVENTS_PER_OBJECT:,} lines
-(`clickstream.traffic --events-per-object`) on the local S3 endpoint (moto). Each
+(`devtools.traffic --events-per-object`) on the local S3 endpoint (moto). Each
 measurement runs in its own process against the embedded PostgreSQL; both load into an
 empty table of the same shape (`staging.raw_events`).
 The machine's 2 cores were shared with the S3 endpoint, PostgreSQL and four other

@@ -13,7 +13,7 @@
 
 Each timed step runs in its own process, as `make hourly` runs them.
 
-    python -m clickstream.services exec -- .venv/bin/python -m bench warehouse
+    python -m devtools.services exec -- .venv/bin/python -m bench warehouse
     BENCH_WAREHOUSE_EVENTS=200000 BENCH_WAREHOUSE_HISTORY=400000 ...   # a smaller run
 """
 
@@ -34,8 +34,8 @@ import psycopg2
 from bench.report import write_section
 from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
-from clickstream.traffic import Request, generate_requests, write_requests_to_s3
 from clickstream.warehouse import create_database
+from devtools.traffic import Request, generate_requests, write_requests_to_s3
 from extract_load.schema import ensure_schema
 
 BUCKET = "bench-warehouse"

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from playwright.sync_api import Page, ViewportSize
 
-from clickstream.browser import chromium, wait_until_serving
 from clickstream.config import PROJECT_ROOT
-from clickstream.dbt_cli import run_dbt
 from clickstream.storage import s3_client
 from clickstream.warehouse import create_database
+from devtools.browser import chromium, wait_until_serving
+from devtools.dbt_cli import run_dbt
 
 PAGES = ("Funnel", "Products", "Activity", "Data health")
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
@@ -108,7 +108,7 @@ def build_screenshot_warehouse(environment: dict[str, str]) -> None:
     first_day = datetime.now(UTC).date() - timedelta(days=SCREENSHOT_DAYS)
     _run(
         [
-            python, "-m", "clickstream.traffic",
+            python, "-m", "devtools.traffic",
             "--events", str(SCREENSHOT_EVENTS_PER_DAY * SCREENSHOT_DAYS),
             "--days", str(SCREENSHOT_DAYS), "--start", first_day.isoformat(), "--seed", "42",
         ],

@@ -13,4 +13,4 @@ load-status: $(INSTALLED) ## what the loader has loaded and rejected
 	$(RUN) $(BIN)/python -m extract_load status
 
 traffic: $(INSTALLED) ## write generated shop traffic to the raw bucket (TRAFFIC_EVENTS, TRAFFIC_DAYS, TRAFFIC_ARGS)
-	$(RUN) $(BIN)/python -m clickstream.traffic --events $(TRAFFIC_EVENTS) --days $(TRAFFIC_DAYS) $(TRAFFIC_ARGS)
+	$(RUN) $(BIN)/python -m devtools.traffic --events $(TRAFFIC_EVENTS) --days $(TRAFFIC_DAYS) $(TRAFFIC_ARGS)

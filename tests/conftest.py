@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from clickstream.services import ensure_up
+from devtools.services import ensure_up
 from tests.support import temporary_bucket, temporary_database
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -2,7 +2,7 @@
 the real handler code with them (the local server, the demo's traffic, tests, benchmarks).
 
     from lambdas.ingest.local import handler_sink
-    write_requests(generate_requests(20000), handler_sink())   # clickstream.traffic
+    write_requests(generate_requests(20000), handler_sink())   # devtools.traffic
 
 `handler_sink` turns each generated `Request` into a POST /clickstream on the handler, with the
 request's own `received_at` as the handler's clock, so the objects land in the same hour
@@ -151,7 +151,7 @@ def send_request(
 
 
 class TrafficRequest(Protocol):
-    """What clickstream.traffic.Request offers (kept structural: no import of the generator)."""
+    """What devtools.traffic.Request offers (kept structural: no import of the generator)."""
 
     @property
     def events(self) -> tuple[dict[str, Any], ...]: ...
@@ -180,7 +180,7 @@ def quiet_handler_logs() -> Iterator[None]:
 def handler_sink(
     s3: S3Client | None = None, settings: IngestSettings | None = None
 ) -> Callable[[TrafficRequest], None]:
-    """A `clickstream.traffic` writer that sends each request through the ingest handler.
+    """A `devtools.traffic` writer that sends each request through the ingest handler.
 
     Raises IngestRejectedError when the handler does not accept every event of a request
     (generated traffic is valid by construction, so that is a bug worth stopping for) and

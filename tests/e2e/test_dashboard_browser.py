@@ -13,16 +13,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from clickstream.browser import (
+from clickstream.config import PROJECT_ROOT
+from clickstream.warehouse import connect
+from dashboard import screenshots
+from devtools.browser import (
     MISSING_CHROMIUM,
     ServerDidNotStartError,
     chromium,
     chromium_path,
     wait_until_serving,
 )
-from clickstream.config import PROJECT_ROOT
-from clickstream.warehouse import connect
-from dashboard import screenshots
 from tests import dashboard_data
 
 pytestmark = [

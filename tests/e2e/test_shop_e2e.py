@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from clickstream.browser import MISSING_CHROMIUM, chromium, chromium_path
 from clickstream.config import PROJECT_ROOT
-from clickstream.dbt_cli import run_dbt
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
+from devtools.browser import MISSING_CHROMIUM, chromium, chromium_path
+from devtools.dbt_cli import run_dbt
 from lambdas.ingest.handler import IngestSettings
 from lambdas.ingest.server import running_server
 

@@ -15,11 +15,11 @@ import pytest
 from psycopg2.extensions import connection
 
 from clickstream.config import Settings
-from clickstream.dbt_cli import run_dbt
 from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
 from dashboard import app, queries
 from dashboard.queries import DateRange, ProductFilter
+from devtools.dbt_cli import run_dbt
 from extract_load.loader import load_new_objects
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from clickstream import demo
-from clickstream.traffic import TrafficStats, generate_requests
 from clickstream.warehouse import connect
+from devtools import demo
+from devtools.traffic import TrafficStats, generate_requests
 
 
 def _raw_lines() -> tuple[int, int]:

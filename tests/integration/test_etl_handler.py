@@ -14,7 +14,7 @@ import pytest
 
 from clickstream.errors import WarehouseUnreachableError
 from clickstream.storage import s3_client
-from clickstream.traffic import generate_requests, write_requests_to_s3
+from devtools.traffic import generate_requests, write_requests_to_s3
 from lambdas.etl import handler as etl
 from tests.conftest import load_fixture
 

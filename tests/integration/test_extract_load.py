@@ -16,8 +16,8 @@ from typing import Any
 from clickstream.config import PROJECT_ROOT
 from clickstream.raw_layout import encode_ndjson
 from clickstream.storage import s3_client
-from clickstream.traffic import Request, generate_requests, write_requests_to_s3
 from clickstream.warehouse import connect
+from devtools.traffic import Request, generate_requests, write_requests_to_s3
 from extract_load.lines import MAX_LINE_BYTES
 from extract_load.loader import LoadSummary, load_new_objects, load_status
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from clickstream.storage import s3_client
-from clickstream.traffic import generate_requests, s3_sink, write_requests
+from devtools.traffic import generate_requests, s3_sink, write_requests
 from lambdas.ingest.handler import IngestSettings
 from lambdas.ingest.local import IngestRejectedError, handler_sink, send_request
 from lambdas.ingest.server import IngestServer, running_server
@@ -126,7 +126,7 @@ def test_the_tracker_and_the_shop_are_served(server: IngestServer) -> None:
 def test_generated_traffic_through_the_handler_matches_the_direct_writer(
     raw_bucket: str,
 ) -> None:
-    """handler_sink writes exactly what clickstream.traffic's s3_sink writes: same keys,
+    """handler_sink writes exactly what devtools.traffic's s3_sink writes: same keys,
     same bytes. So `make demo` through the handler exercises the real path losslessly."""
     requests = list(generate_requests(100, 1, date(2026, 3, 2), seed=11))
     client = s3_client()

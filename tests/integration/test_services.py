@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from clickstream.services import Plan, ensure_up
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
+from devtools.services import Plan, ensure_up
 
 
 def test_services_answer_and_start_idempotently(services: dict[str, str]) -> None:

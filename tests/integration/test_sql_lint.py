@@ -1,12 +1,12 @@
 """`make lint` lints the incremental SQL only if its second sqlfluff pass compiles it: after
-clickstream/sql_lint.py's sample build, every incremental model must compile to other SQL
+devtools/sql_lint.py's sample build, every incremental model must compile to other SQL
 than on an empty database, with every loop over the touched keys taking a turn."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from clickstream.sql_lint import build_sample_warehouse
+from devtools.sql_lint import build_sample_warehouse
 from tests.integration.dbt_support import dbt
 
 

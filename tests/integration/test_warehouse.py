@@ -20,10 +20,10 @@ import psycopg2
 import pytest
 
 from clickstream.config import Settings
-from clickstream.marts_summary import summarise_marts
 from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
-from clickstream.traffic import Request, generate_requests, write_requests_to_s3
+from devtools.marts_summary import summarise_marts
+from devtools.traffic import Request, generate_requests, write_requests_to_s3
 from extract_load.loader import load_new_objects
 from tests.integration.dbt_support import (
     MARTS,

@@ -14,7 +14,7 @@ import pytest
 from clickstream.config import Settings
 from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
-from clickstream.traffic import generate_requests, write_requests_to_s3
+from devtools.traffic import generate_requests, write_requests_to_s3
 from extract_load.loader import load_new_objects
 from tests.integration.dbt_support import dbt, dbt_result, execute, query
 

@@ -9,7 +9,7 @@ import pytest
 
 from clickstream.contract import validate_event
 from clickstream.raw_layout import hour_prefix
-from clickstream.traffic import (
+from devtools.traffic import (
     CATALOGUE,
     Request,
     TrafficStats,
@@ -17,7 +17,7 @@ from clickstream.traffic import (
     generate_requests,
     hourly_budget,
 )
-from clickstream.traffic import main as traffic_main
+from devtools.traffic import main as traffic_main
 
 START = date(2026, 3, 2)  # a Monday
 

@@ -5,8 +5,8 @@ With `PGHOST` unset, a PostgreSQL server (binaries from the `pgserver` wheel) ru
 `AWS_ENDPOINT_URL` unset and no AWS credentials, moto's S3 server runs on 127.0.0.1 and the
 raw bucket is created. Starting is idempotent; the data directory survives restarts.
 
-    python -m clickstream.services up|down|status|env
-    python -m clickstream.services exec -- COMMAND...   # run COMMAND with the PG*/AWS* variables
+    python -m devtools.services up|down|status|env
+    python -m devtools.services exec -- COMMAND...   # run COMMAND with the PG*/AWS* variables
 """
 
 from __future__ import annotations
@@ -450,7 +450,7 @@ def status() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m clickstream.services",
+        prog="python -m devtools.services",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """`make demo`: the whole pipeline on generated traffic, on the embedded default.
 
-    python -m clickstream.demo --events 20000 --days 1 [--start YYYY-MM-DD] [--seed 1]
+    python -m devtools.demo --events 20000 --days 1 [--start YYYY-MM-DD] [--seed 1]
 
 Steps, each a small function below: say where the warehouse and the bucket are, send a shop's
 traffic through the real ingest handler (so the raw objects are exactly the Lambda's), load
@@ -26,10 +26,11 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 
 from clickstream.config import Settings
-from clickstream.dbt_cli import run_dbt
 from clickstream.errors import ClickstreamError
-from clickstream.marts_summary import summarise_marts
-from clickstream.traffic import (
+from clickstream.warehouse import connect, describe_target
+from devtools.dbt_cli import run_dbt
+from devtools.marts_summary import summarise_marts
+from devtools.traffic import (
     TrafficStats,
     default_start,
     generate_requests,
@@ -37,7 +38,6 @@ from clickstream.traffic import (
     s3_sink,
     write_requests,
 )
-from clickstream.warehouse import connect, describe_target
 
 # Late deliveries arrive up to 8 hours after their events, retries two minutes after that.
 LATEST_ARRIVAL = timedelta(hours=9)
@@ -146,7 +146,7 @@ STEPS: list[Callable[[DemoRun], None]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m clickstream.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument(

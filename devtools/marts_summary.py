@@ -1,7 +1,7 @@
 """A readable text report of the marts, for the demo (`make demo` prints it after dbt build):
 the funnel over every session, the top 10 products and the 5 busiest hours.
 
-    from clickstream.marts_summary import summarise_marts
+    from devtools.marts_summary import summarise_marts
     print(summarise_marts(conn))
 """
 

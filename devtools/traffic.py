@@ -5,7 +5,7 @@ of one session, received by the ingest endpoint a moment after the last of them.
 request to S3 produces exactly the object the ingest Lambda would write (clickstream.raw_layout):
 one NDJSON line per event, each with its `ingest` block, under the hour of `received_at`.
 
-    python -m clickstream.traffic --events 20000 --days 1 --start 2026-03-02 --seed 7
+    python -m devtools.traffic --events 20000 --days 1 --start 2026-03-02 --seed 7
 
 Rules worth knowing:
 
@@ -738,7 +738,7 @@ def parse_date(text: str) -> date:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m clickstream.traffic",
+        prog="python -m devtools.traffic",
         description="Generate a computer shop's clickstream and write it as raw S3 objects.",
     )
     parser.add_argument("--events", type=int, default=20000, help="distinct events")

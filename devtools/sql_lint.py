@@ -27,9 +27,9 @@ from pathlib import Path
 from psycopg2.extras import execute_values
 
 from clickstream.config import PROJECT_ROOT
-from clickstream.dbt_cli import DbtFailedError, run_dbt
-from clickstream.traffic import generate_requests
 from clickstream.warehouse import connect, create_database
+from devtools.dbt_cli import DbtFailedError, run_dbt
+from devtools.traffic import generate_requests
 from extract_load.schema import ensure_schema
 
 # Enough for sessions that reach a purchase, on two days: small enough to build in seconds.
@@ -89,7 +89,7 @@ def both_shapes(command: str, paths: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clickstream.sql_lint", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.sql_lint", description=__doc__)
     parser.add_argument("command", choices=["lint", "fix"], help="the sqlfluff command")
     parser.add_argument("paths", nargs="*", default=["dbt_project"])
     parser.add_argument(

@@ -1,0 +1,45 @@
+"""The runtime core (clickstream/) imports nothing else from the project: the Lambdas and the
+warehouse host ship it, so it must not pull in the loader, a handler, the dashboard or a
+developer tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.import_graph import REPO_ROOT, import_closure, module_name, project_imports
+
+CORE = REPO_ROOT / "clickstream"
+CORE_MODULES = sorted(CORE.glob("*.py"))
+
+
+def test_the_core_has_modules_to_check() -> None:
+    names = {module_name(file) for file in CORE_MODULES}
+    assert {"clickstream", "clickstream.contract", "clickstream.warehouse"} <= names
+
+
+@pytest.mark.parametrize("file", CORE_MODULES, ids=lambda file: file.name)
+def test_a_core_module_imports_only_the_core(file: Path) -> None:
+    # Typing-only imports count too: mypy would follow them into the rest of the project.
+    above = {
+        name
+        for name in project_imports(file, runtime_only=False)
+        if name.split(".")[0] != "clickstream"
+    }
+    assert not above, f"{file.relative_to(REPO_ROOT)} imports {sorted(above)}"
+
+
+def test_the_checker_sees_imports_above_the_core() -> None:
+    """What the tests above rely on: a developer tool's imports of the loader (one inside a
+    function) and of the ingest Lambda are found."""
+    demo = REPO_ROOT / "devtools" / "demo.py"
+    found = project_imports(demo)
+    assert {"extract_load.loader", "lambdas.ingest.local", "clickstream.warehouse"} <= found
+
+
+def test_the_closure_follows_imports_into_functions_and_packages() -> None:
+    closure = import_closure(["lambdas.ingest.handler"])
+    assert "clickstream.storage" in closure  # imported inside a function
+    assert {"clickstream", "lambdas", "lambdas.ingest"} <= closure  # parent packages
+    assert "lambdas.ingest.local" not in closure  # a sibling the handler never imports
