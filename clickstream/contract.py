@@ -1,8 +1,8 @@
 """Event contract, version 1: the one place its rules live (design.md, "Event contract").
 
 The ingest Lambda validates with it, the traffic generator builds events that pass it, and
-the docs are generated from it (`python -m clickstream.contract --markdown` writes
-docs/contract.md; `--json-schema` prints an equivalent JSON Schema document).
+the docs are generated from its field tables (devtools/contract_docs.py writes
+docs/contract.md and an equivalent JSON Schema document).
 
     errors = validate_event(event)   # [] when valid, else field-addressed messages:
                                      # ["event_name: must be one of page_view, ... (got 'x')"]
@@ -21,10 +21,8 @@ Decisions (also in docs/ingest.md):
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,16 +60,16 @@ RESERVED_FIELDS: Final = ("ingest",)
 UUID_EXAMPLE: Final = "123e4567-e89b-12d3-a456-426614174000"
 TIMESTAMP_EXAMPLE: Final = "2026-03-01T12:34:56.789Z"
 
-_UUID_PATTERN: Final = re.compile(
+UUID_PATTERN: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 # ASCII digits only (\d would take any script's), offset minutes 00-59 (datetime would take
 # +01:60 as two hours): exactly what the warehouse accepts (dbt_project/macros/safe_casts.sql).
-_TIMESTAMP_PATTERN: Final = re.compile(
+TIMESTAMP_PATTERN: Final = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
     r"(?:Z|[+-][0-9]{2}:[0-5][0-9])"
 )
-_CURRENCY_PATTERN: Final = re.compile(r"[A-Z]{3}")
+CURRENCY_PATTERN: Final = re.compile(r"[A-Z]{3}")
 
 # ------------------------------------------------------------------------------ fields
 
@@ -198,13 +196,13 @@ def _check_string(field: Field, value: Any) -> str | None:
 
 
 def _check_uuid(field: Field, value: Any) -> str | None:
-    if type(value) is not str or len(value) != 36 or not _UUID_PATTERN.fullmatch(value):
+    if type(value) is not str or len(value) != 36 or not UUID_PATTERN.fullmatch(value):
         return f"must be a UUID like {UUID_EXAMPLE} (got {_shown(value)})"
     return None
 
 
 def _check_timestamp(field: Field, value: Any) -> str | None:
-    if type(value) is not str or not _TIMESTAMP_PATTERN.fullmatch(value):
+    if type(value) is not str or not TIMESTAMP_PATTERN.fullmatch(value):
         return (
             f"must be an RFC 3339 timestamp with an offset, like {TIMESTAMP_EXAMPLE} "
             f"(got {_shown(value)})"
@@ -243,7 +241,7 @@ def _check_integer(field: Field, value: Any) -> str | None:
 
 
 def _check_currency(field: Field, value: Any) -> str | None:
-    if type(value) is not str or not _CURRENCY_PATTERN.fullmatch(value):
+    if type(value) is not str or not CURRENCY_PATTERN.fullmatch(value):
         return f"must be a three-letter ISO 4217 code like EUR (got {_shown(value)})"
     return None
 
@@ -362,203 +360,3 @@ def events_of(body: Any) -> list[Any]:
             status=413,
         )
     return events
-
-
-# ------------------------------------------------------------------------------ docs
-
-
-def _field_rule(field: Field) -> str:
-    """The field's rule in words, for the docs table."""
-    if field.kind == "enum":
-        rule = " ".join(f"`{choice}`" for choice in field.choices)
-    elif field.kind in ("number", "integer"):
-        rule = f"{field.kind} from {field.minimum} to {field.maximum:,}"
-    elif field.kind == "string" and field.max_length is not None:
-        rule = f"string ≤ {field.max_length}" + (", not empty" if field.required else "")
-    elif field.kind == "uuid":
-        rule = "string, UUID (8-4-4-4-12 hex)"
-    elif field.kind == "timestamp":
-        rule = "string, RFC 3339 with offset"
-    elif field.kind == "currency":
-        rule = "string, 3 capital letters"
-    else:
-        rule = field.kind
-    return rule + (" or null" if field.nullable else "")
-
-
-def _all_fields() -> list[tuple[str, Field]]:
-    return [
-        *(("", field) for field in EVENT_FIELDS),
-        *(("page.", field) for field in PAGE_FIELDS),
-        *(("context.", field) for field in CONTEXT_FIELDS),
-        *(("context.product.", field) for field in PRODUCT_FIELDS),
-        *(("context.order.", field) for field in ORDER_FIELDS),
-    ]
-
-
-def markdown_table() -> str:
-    """The contract's field table in Markdown, generated from the field tables above."""
-    lines = ["| field | type | required | default | notes |", "|---|---|---|---|---|"]
-    for path, field in _all_fields():
-        if field.required:
-            required = "yes"
-        elif field.required_when:
-            required = f"when {field.required_when}"
-        else:
-            required = "no"
-        lines.append(
-            f"| `{path}{field.name}` | {_field_rule(field)} | {required} "
-            f"| {field.default or ''} | {field.description} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-EXAMPLE_EVENT: Final[dict[str, Any]] = {
-    "event_id": "6f1c2a7e-4b9d-4e8a-9c3f-2d5b7a1e0c44",
-    "event_timestamp": "2026-03-02T18:04:05.123+01:00",
-    "event_name": "add_to_cart",
-    "session_id": "0d6c9a52-8f3e-4b71-a2c4-9e5f1b3d7a60",
-    "client_id": "3a8e5f20-1c7b-4d96-b0e2-6f4a9c8d1b57",
-    "user_id": None,
-    "is_first_visit": True,
-    "page": {
-        "url": "https://shop.example.com/p/lenovo-thinkpad-x1-carbon-gen-12",
-        "path": "/p/lenovo-thinkpad-x1-carbon-gen-12",
-        "title": "Lenovo ThinkPad X1 Carbon Gen 12 | Example Computer Shop",
-        "referrer": "https://www.google.com/",
-    },
-    "context": {
-        "product": {
-            "id": "P0001",
-            "name": "Lenovo ThinkPad X1 Carbon Gen 12",
-            "category": "laptops",
-            "brand": "Lenovo",
-            "price": 1899.0,
-            "discount_price": None,
-            "url_path": "/p/lenovo-thinkpad-x1-carbon-gen-12",
-            "quantity": 1,
-        }
-    },
-}
-
-
-def markdown_document() -> str:
-    """docs/contract.md, whole: limits, envelope, the field table and the decisions."""
-    example = json.dumps(EXAMPLE_EVENT, indent=2, ensure_ascii=False)
-    return f"""# Event contract, version {CONTRACT_VERSION}
-
-<!-- Generated by `make contract-docs` (python -m clickstream.contract --markdown) from
-clickstream/contract.py: edit that module, not this file. A test fails when they differ. -->
-
-`POST /clickstream`, `Content-Type: application/json` (charset, when given, `utf-8`),
-optionally `Content-Encoding: gzip`. The body, after decompression, is at most
-{MAX_BODY_BYTES:,} bytes (1 MiB) and holds either **one event object** or
-`{{"events": [ ... ]}}` with {MIN_EVENTS_PER_REQUEST} to {MAX_EVENTS_PER_REQUEST} events.
-A body with more events is answered 413. JSON must be standard: `NaN`, `Infinity` and
-numbers too large for a double are refused.
-
-## Fields
-
-{markdown_table()}
-## Rules worth knowing
-
-- **Unknown fields are allowed and kept**, at every level, so a newer tracker never loses
-  data on an older server; the warehouse reads the columns it knows. The one exception is
-  `ingest`, which the server writes: an event that carries it is rejected.
-- **Timestamps** are RFC 3339 with a mandatory offset: `YYYY-MM-DDTHH:MM:SS`, then 0 to 9
-  fractional digits, then `Z` or `±HH:MM`; the date and time must exist (no 30 February,
-  no leap second `:60`). `Date.prototype.toISOString()` output qualifies.
-- **UUIDs** are the canonical 36-character form (8-4-4-4-12 hex digits), any version, either
-  case.
-- **Defaults** are filled in by the server before the event is stored, only where the field
-  is absent or null: `user_login_state`, `is_first_visit`, and `context.product.quantity` on
-  cart and purchase events.
-- Each event is judged on its own: the valid ones of a request are stored, the others are
-  answered with one message per broken rule, addressed by field (`context.product.price:
-  must be a number between 0 and {MAX_PRICE} (got -1)`).
-
-## Example
-
-```json
-{example}
-```
-
-The server stores it with an added `ingest` block: `received_at`, `request_id`, `source_ip`
-(anonymised: IPv4 to its /24, IPv6 to its /48) and `user_agent`.
-"""
-
-
-def _property_schema(field: Field) -> dict[str, Any]:
-    schema: dict[str, Any]
-    if field.kind == "uuid":
-        schema = {"type": "string", "pattern": f"^{_UUID_PATTERN.pattern}$"}
-    elif field.kind == "timestamp":
-        pattern = f"^{_TIMESTAMP_PATTERN.pattern}$"  # a JSON Schema pattern may match anywhere
-        schema = {"type": "string", "format": "date-time", "pattern": pattern}
-    elif field.kind == "enum":
-        schema = {"type": "string", "enum": list(field.choices)}
-    elif field.kind == "string":
-        schema = {"type": "string", "maxLength": field.max_length}
-        if field.required:
-            schema["minLength"] = 1
-    elif field.kind in ("number", "integer"):
-        schema = {"type": field.kind, "minimum": field.minimum, "maximum": field.maximum}
-    elif field.kind == "currency":
-        schema = {"type": "string", "pattern": f"^{_CURRENCY_PATTERN.pattern}$"}
-    else:
-        schema = {"type": field.kind}
-    if field.nullable:
-        schema["type"] = [schema["type"], "null"]
-    schema["description"] = field.description
-    return schema
-
-
-def _object_schema(fields: tuple[Field, ...], **nested: dict[str, Any]) -> dict[str, Any]:
-    properties = {field.name: _property_schema(field) for field in fields}
-    for name, schema in nested.items():
-        properties[name] = {**schema, "description": properties[name]["description"]}
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [field.name for field in fields if field.required],
-        "additionalProperties": True,
-    }
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema (2020-12) of one event, for other tools and the docs. The Python validator
-    above is what the server runs; this document is generated from the same tables."""
-    product = _object_schema(PRODUCT_FIELDS)
-    context = _object_schema(CONTEXT_FIELDS, product=product, order=_object_schema(ORDER_FIELDS))
-    event = _object_schema(EVENT_FIELDS, page=_object_schema(PAGE_FIELDS), context=context)
-    event["properties"].update(dict.fromkeys(RESERVED_FIELDS, False))
-    event["allOf"] = [
-        {
-            "if": {"properties": {"event_name": {"enum": sorted(PRODUCT_EVENTS)}}},
-            "then": {"required": ["context"], "properties": {"context": {"required": ["product"]}}},
-        }
-    ]
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/clickstream-warehouse/contract/v1/event.json",
-        "title": f"Clickstream event, contract version {CONTRACT_VERSION}",
-        **event,
-    }
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m clickstream.contract", description="Print the event contract v1."
-    )
-    output = parser.add_mutually_exclusive_group(required=True)
-    output.add_argument("--json-schema", action="store_true", help="as a JSON Schema document")
-    output.add_argument("--markdown", action="store_true", help="as docs/contract.md (Markdown)")
-    args = parser.parse_args(argv)
-    if args.json_schema:
-        sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
-    else:
-        sys.stdout.write(markdown_document())
-
-
-if __name__ == "__main__":
-    main()
