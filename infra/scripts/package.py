@@ -2,11 +2,15 @@
 
     python infra/scripts/package.py lambdas|bundle|all [--out build]
 
-- `build/lambda/ingest.zip`: clickstream/ + lambdas/ingest/ (stdlib and boto3 only).
-- `build/lambda/etl.zip`: clickstream/ + extract_load/ + lambdas/etl/ + psycopg2, unpacked
-  from the Lambda-compatible manylinux2014 x86_64 CPython 3.11 `psycopg2-binary` wheel,
-  at the version installed here (the one the tests run). boto3 is not bundled: the python3.11
-  runtime provides it.
+- `build/lambda/ingest.zip`: the ingest handler and the runtime core modules it imports
+  (stdlib and boto3 only).
+- `build/lambda/etl.zip`: the ETL handler, the core modules and extract_load/ modules it
+  imports, and psycopg2, unpacked from the Lambda-compatible manylinux2014 x86_64 CPython
+  3.11 `psycopg2-binary` wheel, at the version installed here (the one the tests run). boto3
+  is not bundled: the python3.11 runtime provides it.
+
+Each zip holds an explicit list of modules, exactly what its handler imports (a test
+computes the imports and compares), so a developer tool can never ride along.
 - `build/host/clickstream-bundle.tar.gz`: `app/` (dbt project, profiles, dashboard, host
   scripts) and `wheelhouse/` (the project's wheel and every dependency's wheel for Amazon
   Linux 2023, x86_64, CPython 3.11), because the host's private subnet has no PyPI.
@@ -50,29 +54,72 @@ class PackagingError(Exception):
 
 @dataclass(frozen=True)
 class LambdaPackage:
+    """One Lambda's zip: `modules` are the project modules it ships (dotted names, a package
+    name stands for its `__init__.py`), `data_files` the other project files they read."""
+
     name: str
-    handler_file: str
-    sources: tuple[str, ...]
+    handler_module: str
+    modules: tuple[str, ...]
+    data_files: tuple[str, ...] = ()
     wheels: tuple[str, ...] = ()
+
+    @property
+    def handler_file(self) -> str:
+        return module_path(self.handler_module)
 
 
 def lambda_packages() -> tuple[LambdaPackage, ...]:
     return (
         LambdaPackage(
             name="ingest",
-            handler_file="lambdas/ingest/handler.py",
-            sources=("clickstream", "lambdas/__init__.py", "lambdas/ingest"),
+            handler_module="lambdas.ingest.handler",
+            modules=(
+                "clickstream",
+                "clickstream.config",
+                "clickstream.contract",
+                "clickstream.errors",
+                "clickstream.raw_layout",
+                "clickstream.storage",
+                "lambdas",
+                "lambdas.ingest",
+                "lambdas.ingest.handler",
+            ),
         ),
         LambdaPackage(
             name="etl",
-            handler_file="lambdas/etl/handler.py",
-            sources=("clickstream", "extract_load", "lambdas/__init__.py", "lambdas/etl"),
+            handler_module="lambdas.etl.handler",
+            modules=(
+                "clickstream",
+                "clickstream.config",
+                "clickstream.errors",
+                "clickstream.raw_layout",
+                "clickstream.storage",
+                "clickstream.warehouse",
+                "extract_load",
+                "extract_load.lines",
+                "extract_load.listing",
+                "extract_load.loader",
+                "extract_load.schema",
+                "lambdas",
+                "lambdas.etl",
+                "lambdas.etl.handler",
+            ),
+            data_files=("extract_load/schema.sql",),
             wheels=(f"psycopg2-binary=={version('psycopg2-binary')}",),
         ),
     )
 
 
 # --------------------------------------------------------------------------- files
+
+
+def module_path(module: str) -> str:
+    """The file of a project module, relative to the repository: `a.b` is a/b.py, or
+    a/b/__init__.py when a.b is a package."""
+    relative = module.replace(".", "/")
+    if (REPO_ROOT / relative).is_dir():
+        return f"{relative}/__init__.py"
+    return f"{relative}.py"
 
 
 def project_files(relative: str) -> Iterator[tuple[Path, str]]:
@@ -163,7 +210,11 @@ def build_lambda(package: LambdaPackage, out: Path, cache: Path) -> Path:
     handler = REPO_ROOT / package.handler_file
     if not handler.is_file():
         raise PackagingError(f"{package.handler_file} does not exist yet: nothing to package")
-    entries = [entry for source in package.sources for entry in project_files(source)]
+    files = [module_path(module) for module in package.modules] + list(package.data_files)
+    missing = [file for file in files if not (REPO_ROOT / file).is_file()]
+    if missing:
+        raise PackagingError(f"{package.name}: listed files do not exist: {', '.join(missing)}")
+    entries = [(REPO_ROOT / file, file) for file in files]
     target = out / "lambda" / f"{package.name}.zip"
     with tempfile.TemporaryDirectory() as unpack_root:
         for requirement in package.wheels:
@@ -183,6 +234,7 @@ def build_lambdas(out: Path, cache: Path, only: str | None = None) -> list[Path]
 
 # --------------------------------------------------------------------------- host bundle
 
+# devtools/ is left out on purpose: the host runs the dashboard and dbt, never a dev tool.
 PROJECT_PACKAGES = ("clickstream", "extract_load", "lambdas", "dashboard")
 BUNDLE_APP_SOURCES = (
     "pyproject.toml",

@@ -24,6 +24,7 @@ from cfnlint.decode import decode
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from tests.conftest import FIXTURES
+from tests.import_graph import import_closure, module_file
 from tests.support import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -38,6 +39,8 @@ HANDLERS = {
     "ingest": ("lambdas/ingest/handler.py", "lambdas.ingest.handler.handler"),
     "etl": ("lambdas/etl/handler.py", "lambdas.etl.handler.handler"),
 }
+# Project files that are not modules, by the module that reads them.
+DATA_FILES = {"ingest": set(), "etl": {"extract_load/schema.sql"}}  # extract_load.schema
 
 # Runs in the subprocess: import the handler the way Lambda's bootstrap does, call it with a
 # context stand-in, print its answer and where every imported module came from.
@@ -280,6 +283,31 @@ def test_packaged_etl_loads_what_packaged_ingest_wrote(
     with connect() as conn, conn.cursor() as cursor:
         cursor.execute("select count(*) from staging.raw_events")
         assert cursor.fetchone() == (2,)
+
+
+def project_files_in(archive: Path) -> set[str]:
+    """The zip's files from the project's own packages (not psycopg2's wheel)."""
+    project_packages = {path.parent.name for path in REPO_ROOT.glob("*/__init__.py")}
+    with zipfile.ZipFile(archive) as opened:
+        names = [name for name in opened.namelist() if not name.endswith("/")]
+    return {name for name in names if name.split("/")[0] in project_packages}
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_each_zip_holds_exactly_what_its_handler_imports(
+    unpacked: Callable[[str], Path], name: str
+) -> None:
+    """No developer tool, CLI or sibling module rides along, and nothing the handler imports
+    (at load time or inside a function) is missing. The imports are read with `ast` from the
+    handler down through the project's modules."""
+    archive = unpacked(name).parent / "lambda" / f"{name}.zip"  # the module's build
+    handler_module = HANDLERS[name][1].rpartition(".")[0]
+    imported: set[str] = set()
+    for module in import_closure([handler_module]):
+        file = module_file(module)
+        assert file is not None
+        imported.add(file.relative_to(REPO_ROOT).as_posix())
+    assert project_files_in(archive) == imported | DATA_FILES[name]
 
 
 def test_lambda_zips_are_reproducible(unpacked: Callable[[str], Path], tmp_path: Path) -> None:
