@@ -9,6 +9,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Made by `make setup` once the system packages the tests need are there (Debian's Chromium).
+SYSTEM_PACKAGES := $(VENV)/.system-packages
 # Runs a command with the PG*/AWS* variables of the warehouse and bucket, starting the
 # embedded PostgreSQL and S3 endpoint first when the environment does not name real ones.
 RUN := $(BIN)/python -m devtools.services exec --
@@ -39,7 +41,18 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-setup: $(INSTALLED) ## create .venv and install the project with its dev tools
+# Browser tests drive Debian's Chromium; install it when we can (root with apt-get). Only
+# `make setup` installs system packages: `make test` reaches this once on a fresh machine,
+# through the stamp, and never runs apt-get after that.
+$(SYSTEM_PACKAGES): | $(INSTALLED)
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "chromium is missing: browser tests will be skipped (apt-get install chromium chromium-driver)"; fi; }
+	@if command -v chromium >/dev/null; then touch $@; fi
+
+setup: $(INSTALLED) $(SYSTEM_PACKAGES) ## create .venv, install the project with its dev tools, and Debian's chromium (as root)
 
 services-up: $(INSTALLED) ## start the embedded PostgreSQL and S3 endpoint (when PGHOST/AWS_ENDPOINT_URL are unset)
 	$(BIN)/python -m devtools.services up
@@ -57,7 +70,7 @@ hourly: $(INSTALLED) ## load the new raw objects, then build and test the wareho
 	$(RUN) $(BIN)/python -m extract_load load
 	$(DBT) build $(DBT_ARGS)
 
-test: $(INSTALLED) browser ## run the test suite (real PostgreSQL and S3 on loopback)
+test: $(INSTALLED) $(SYSTEM_PACKAGES) ## run the test suite (real PostgreSQL and S3 on loopback)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED) infra-lint ## ruff, mypy, sqlfluff on every model, cfn-lint on the templates
@@ -77,13 +90,8 @@ bench: $(INSTALLED) ## run the benchmarks; figures go to docs/benchmarks.md
 clean: services-down ## stop the services and delete .local/ (the embedded data) and build output
 	rm -rf .local build dbt_project/target dbt_project/logs
 
-# Browser tests drive Debian's Chromium; install it when we can (root with apt-get).
-browser:
-	@command -v chromium >/dev/null || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-		else echo "chromium is missing: browser tests will be skipped (apt-get install chromium chromium-driver)"; fi; }
+# What needs the browser (e.g. dashboard-screenshots) depends on this, like `make test`.
+browser: $(SYSTEM_PACKAGES)
 .PHONY: browser
 
 -include mk/*.mk
