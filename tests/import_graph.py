@@ -66,22 +66,25 @@ class _ImportCollector(ast.NodeVisitor):
         self.names.update(f"{base}.{alias.name}" for alias in node.names)
 
 
-def imported_names(file: Path, *, runtime_only: bool = True) -> set[str]:
-    """The dotted names `file` imports; with `runtime_only`, not those under TYPE_CHECKING."""
-    name = module_name(file)
-    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+def imported_names(source: str, package: str, *, runtime_only: bool = True) -> set[str]:
+    """The dotted names a module of `package` with this source imports; with
+    `runtime_only`, not those under `if TYPE_CHECKING:`."""
     collector = _ImportCollector(package, runtime_only=runtime_only)
-    collector.visit(ast.parse(file.read_text(), filename=str(file)))
+    collector.visit(ast.parse(source))
     return collector.names
 
 
+def only_project_modules(names: Iterable[str]) -> set[str]:
+    """The names that are project modules (those with a file in the repository)."""
+    return {name for name in names if module_file(name) is not None}
+
+
 def project_imports(file: Path, *, runtime_only: bool = True) -> set[str]:
-    """The project modules `file` imports (those with a file in the repository)."""
-    return {
-        name
-        for name in imported_names(file, runtime_only=runtime_only)
-        if module_file(name) is not None
-    }
+    """The project modules the project file `file` imports."""
+    name = module_name(file)
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    names = imported_names(file.read_text(), package, runtime_only=runtime_only)
+    return only_project_modules(names)
 
 
 def _with_parent_packages(module: str) -> Iterator[str]:

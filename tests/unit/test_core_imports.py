@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_graph import REPO_ROOT, import_closure, module_name, project_imports
+from tests.import_graph import (
+    REPO_ROOT,
+    import_closure,
+    imported_names,
+    module_name,
+    only_project_modules,
+    project_imports,
+)
 
 CORE = REPO_ROOT / "clickstream"
 CORE_MODULES = sorted(CORE.glob("*.py"))
@@ -30,12 +37,40 @@ def test_a_core_module_imports_only_the_core(file: Path) -> None:
     assert not above, f"{file.relative_to(REPO_ROOT)} imports {sorted(above)}"
 
 
-def test_the_checker_sees_imports_above_the_core() -> None:
-    """What the tests above rely on: a developer tool's imports of the loader (one inside a
-    function) and of the ingest Lambda are found."""
-    demo = REPO_ROOT / "devtools" / "demo.py"
-    found = project_imports(demo)
-    assert {"extract_load.loader", "lambdas.ingest.local", "clickstream.warehouse"} <= found
+SOURCE_WITH_EVERY_KIND_OF_IMPORT = """
+from typing import TYPE_CHECKING
+
+import json
+from extract_load.loader import load_new_objects
+from . import errors
+
+if TYPE_CHECKING:
+    from dashboard.queries import Filters
+else:
+    import lambdas.etl
+
+
+def later() -> None:
+    from devtools import demo
+"""
+
+
+def test_the_checker_sees_every_kind_of_import() -> None:
+    """What the tests above rely on: imports inside functions, relative ones and `from a
+    import b` of a submodule are found; typing-only ones only when asked for."""
+    names = imported_names(SOURCE_WITH_EVERY_KIND_OF_IMPORT, "clickstream", runtime_only=False)
+    assert only_project_modules(names) == {
+        "extract_load.loader",
+        "clickstream",
+        "clickstream.errors",
+        "dashboard.queries",
+        "lambdas.etl",
+        "devtools",
+        "devtools.demo",
+    }
+    runtime = imported_names(SOURCE_WITH_EVERY_KIND_OF_IMPORT, "clickstream")
+    assert "dashboard.queries" not in only_project_modules(runtime)
+    assert "lambdas.etl" in only_project_modules(runtime)
 
 
 def test_the_closure_follows_imports_into_functions_and_packages() -> None:
