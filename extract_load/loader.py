@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -89,6 +89,7 @@ class LoadSummary:
     lines_loaded: int = 0
     lines_rejected: int = 0
     objects_unreadable: int = 0
+    objects_already_loaded: int = 0  # listed, but in the manifest already: skipped
     seconds: float = 0.0
     window: str = ""
     load_id: str = ""
@@ -102,10 +103,15 @@ class LoadSummary:
 
     def one_line(self) -> str:
         unreadable = f" ({self.objects_unreadable} unreadable)" if self.objects_unreadable else ""
+        skipped = (
+            f"; {self.objects_already_loaded} objects already loaded"
+            if self.objects_already_loaded
+            else ""
+        )
         return (
             f"loaded {self.objects} objects{unreadable}: {self.lines_loaded} lines loaded, "
             f"{self.lines_rejected} rejected in {self.seconds:.1f} s "
-            f"({self.events_per_second:,.0f} events/s)"
+            f"({self.events_per_second:,.0f} events/s){skipped}"
         )
 
 
@@ -569,7 +575,8 @@ def load_new_objects(
     client: S3Client | None = None,
     on_batch: Callable[[list[ObjectResult]], None] | None = None,
 ) -> LoadSummary:
-    """Load every raw object of the window that is not in the manifest yet."""
+    """Load every raw object of the window that is not in the manifest yet. Every run that
+    finishes has its row in staging.load_runs, a run that found nothing new included."""
     settings = settings or Settings.from_env()
     started = time.monotonic()
     summary = LoadSummary(load_id=str(uuid.uuid4()))
@@ -586,28 +593,16 @@ def load_new_objects(
         log.info(
             "listing %s of s3://%s/%s", summary.window, settings.raw_bucket, settings.raw_prefix
         )
-        refs = not_in_manifest(
-            listing_conn, list_objects(client, settings.raw_bucket, settings.raw_prefix, window)
+        counts: Counter[str] = Counter()
+        listed = _counted(
+            list_objects(client, settings.raw_bucket, settings.raw_prefix, window), counts, "all"
         )
-        bar = _progress_bar() if progress else None
-        try:
-            for batch in batches(
-                prefetch(client, settings.raw_bucket, _listing_errors(refs, settings))
-            ):
-                results = load_batch(conn, batch, summary.load_id)
-                for result in results:
-                    summary.objects += 1
-                    summary.lines_loaded += result.lines_loaded
-                    summary.lines_rejected += result.lines_rejected
-                    summary.objects_unreadable += result.unreadable
-                if on_batch is not None:
-                    on_batch(results)
-                if bar is not None:
-                    bar.update(len(batch))
-                    bar.set_postfix(lines=summary.lines_loaded, rejected=summary.lines_rejected)
-        finally:
-            if bar is not None:
-                bar.close()
+        new = _counted(not_in_manifest(listing_conn, listed), counts, "new")
+        objects = prefetch(client, settings.raw_bucket, _listing_errors(new, settings))
+        _load_all(conn, objects, summary, progress, on_batch)
+        summary.objects_already_loaded = counts["all"] - counts["new"]
+        if summary.objects == 0:  # no batch wrote the run's row: the run is shown all the same
+            _record_run_without_objects(conn, summary.load_id)
     except psycopg2.OperationalError as error:
         raise WarehouseUnreachableError(f"lost the warehouse: {_first_line(error)}") from error
     except psycopg2.Error as error:  # e.g. no privilege on staging: a person must act
@@ -617,6 +612,48 @@ def load_new_objects(
         listing_conn.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _load_all(
+    conn: connection,
+    objects: Iterator[FetchedObject],
+    summary: LoadSummary,
+    progress: bool,
+    on_batch: Callable[[list[ObjectResult]], None] | None,
+) -> None:
+    """Load the objects batch by batch, adding each batch's results to the summary."""
+    bar = _progress_bar() if progress else None
+    try:
+        for batch in batches(objects):
+            results = load_batch(conn, batch, summary.load_id)
+            for result in results:
+                summary.objects += 1
+                summary.lines_loaded += result.lines_loaded
+                summary.lines_rejected += result.lines_rejected
+                summary.objects_unreadable += result.unreadable
+            if on_batch is not None:
+                on_batch(results)
+            if bar is not None:
+                bar.update(len(batch))
+                bar.set_postfix(lines=summary.lines_loaded, rejected=summary.lines_rejected)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _counted(refs: Iterable[ObjectRef], counts: Counter[str], name: str) -> Iterator[ObjectRef]:
+    for ref in refs:
+        counts[name] += 1
+        yield ref
+
+
+def _record_run_without_objects(conn: connection, load_id: str) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            ADD_TO_LOAD_RUN_SQL,
+            {"load_id": load_id, "objects": 0, "lines_loaded": 0, "lines_rejected": 0},
+        )
+    conn.commit()
 
 
 def _listing_errors(refs: Iterator[ObjectRef], settings: Settings) -> Iterator[ObjectRef]:

@@ -27,6 +27,7 @@ from extract_load.loader import (
     load_new_objects,
     load_status,
 )
+from extract_load.schema import rebuild_load_runs
 
 DAY = date(2026, 3, 2)
 
@@ -51,12 +52,16 @@ def loaded_lines() -> dict[tuple[str, int], dict[str, Any]]:
 
 
 def assert_run_totals_match_the_manifest() -> None:
-    """staging.load_runs sums the manifest, per run, whatever happened to the loaders."""
+    """staging.load_runs sums the manifest, per run, whatever happened to the loaders (a run
+    that loaded no object has a row with zeros, and no manifest row)."""
     per_run = (
         "select load_id::text, count(*), sum(lines_loaded), sum(lines_rejected)"
         " from staging.load_manifest group by load_id order by 1"
     )
-    runs = "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+    runs = (
+        "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+        " where objects > 0"
+    )
     assert query(runs + " order by 1") == query(per_run)
 
 
@@ -96,6 +101,8 @@ def test_generated_objects_load_every_line_once_and_a_second_run_loads_nothing(
     )
     again = load_new_objects()
     assert (again.objects, again.lines_loaded) == (0, 0)
+    assert again.objects_already_loaded == len(requests)
+    assert again.one_line().endswith(f"; {len(requests)} objects already loaded")
     assert len(loaded_lines()) == len(expected)
     status = load_status()
     assert (status.objects, status.lines_loaded, status.lines_rejected) == (
@@ -258,6 +265,31 @@ def test_status_counts_unreadable_objects_past_the_twenty_commonest_reject_kinds
     assert status.objects_unreadable == 1
     assert len(status.rejects_by_reason) == 20
     assert "unreadable object" not in dict(status.rejects_by_reason)
+
+
+def test_a_run_that_finds_nothing_new_has_its_row_and_a_rebuild_keeps_it(
+    warehouse_db: str, raw_bucket: str
+) -> None:
+    empty = load_new_objects()  # nothing in the bucket yet
+    _put_hour(raw_bucket, "2026/03/02/10", 1)
+    full = load_new_objects()
+    again = load_new_objects()  # nothing new
+    runs = "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+    expected = sorted([(empty.load_id, 0, 0, 0), (full.load_id, 1, 1, 0), (again.load_id, 0, 0, 0)])
+    assert sorted(query(runs)) == expected
+    assert query(
+        "select count(*) from staging.load_runs where load_id = %s and loaded_at >= %s",
+        again.load_id,
+        query("select loaded_at from staging.load_runs where load_id = %s", full.load_id)[0][0],
+    ) == [(1,)]
+    assert_run_totals_match_the_manifest()
+
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute("update staging.load_runs set lines_loaded = 99 where objects > 0")
+        rebuild_load_runs(cursor)
+    conn.close()
+
+    assert sorted(query(runs)) == expected
 
 
 def _load_in_thread(results: list[LoadSummary], errors: list[BaseException]) -> None:
