@@ -666,9 +666,9 @@ def _listing_errors(refs: Iterator[ObjectRef], settings: Settings) -> Iterator[O
 
 
 def _progress_bar() -> Any:
-    from tqdm import tqdm  # imported here: the ETL Lambda never shows a bar
+    from clickstream.progress import progress_bar  # here: the ETL Lambda never shows a bar
 
-    return tqdm(unit="obj", desc="loading", dynamic_ncols=True)
+    return progress_bar("loading", unit="obj")
 
 
 # ---------------------------------------------------------------------------- status
