@@ -118,8 +118,9 @@ def send_traffic(run: DemoRun) -> None:
             written = write_requests(requests, handler_sink())
     stats = run.traffic
     print(
-        f"{stats.distinct_events} events in {stats.sessions} sessions, {written.requests} requests "
-        f"{path} ({stats.lines} lines: {stats.retried_requests} retried requests, "
+        f"{stats.distinct_events:,} events in {stats.sessions:,} sessions, "
+        f"{written.requests:,} requests {path} ({stats.lines:,} lines: "
+        f"{stats.retried_requests} retried requests, "
         f"{stats.late_requests} late, {stats.skewed_sessions} sessions with a fast clock) "
         f"in {time.monotonic() - started:.1f} s"
     )

@@ -64,7 +64,7 @@ def test_demo_sends_loads_accounts_for_every_session_and_a_second_run_changes_no
     assert demo.main(arguments) == 0
     first = capsys.readouterr().out
     assert "sent through the ingest handler" in first
-    assert f"{stats.sessions} sessions" in first
+    assert f"{stats.sessions:,} sessions, {len(requests):,} requests sent" in first
     assert "lines loaded" in first
     assert _raw_lines() == (stats.lines, 300)
     assert _valid_plus_invalid_events() == 300
