@@ -127,6 +127,7 @@ def send_traffic(run: DemoRun) -> None:
 
 
 def _noting_sessions(requests: Iterable[Request], session_ids: set[str]) -> Iterator[Request]:
+    """The requests, unchanged; their session ids go to `session_ids` on the way."""
     for request in requests:
         session_ids.update(event["session_id"] for event in request.events)
         yield request
@@ -159,25 +160,31 @@ def load(run: DemoRun) -> None:
 def build_warehouse(run: DemoRun) -> None:
     step("dbt build: staging -> clickstream_events -> marts, with their tests")
     summary = run.results.get("load")
+    # When nothing new was loaded, check (rather than assume) that the build changes nothing.
     nothing_new = getattr(summary, "objects", None) == 0
     before = _fingerprint_marts() if nothing_new else None
     started = time.monotonic()
     run_dbt("build", "--quiet")
     print(f"built and tested in {time.monotonic() - started:.1f} s")
     if before is not None:
-        after = _fingerprint_marts()
-        changed = sorted(
-            name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
-        )
         already = getattr(summary, "objects_already_loaded", 0)
-        run.results["marts_unchanged"] = not changed
-        if changed:
-            print(
-                f"nothing new arrived: {already:,} objects already loaded, "
-                f"but the build changed {', '.join(changed)}"
-            )
-        else:
-            print(f"nothing new arrived: {already:,} objects already loaded, marts unchanged")
+        print(_nothing_new_line(run, already, before, _fingerprint_marts()))
+
+
+def _nothing_new_line(
+    run: DemoRun,
+    already: int,
+    before: dict[str, tuple[int, str]],
+    after: dict[str, tuple[int, str]],
+) -> str:
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    run.results["marts_unchanged"] = not changed
+    line = f"nothing new arrived: {already:,} objects already loaded"
+    if changed:
+        return f"{line}, but the build changed {', '.join(changed)}"
+    return f"{line}, marts unchanged"
 
 
 def _fingerprint_marts() -> dict[str, tuple[int, str]]:
