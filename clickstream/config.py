@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,11 @@ class Settings:
     raw_prefix: str = DEFAULT_PREFIX
 
     @classmethod
-    def from_env(cls) -> Settings:
-        prefix = os.environ.get("RAW_PREFIX", DEFAULT_PREFIX)
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        prefix = environ.get("RAW_PREFIX", DEFAULT_PREFIX)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return cls(
-            raw_bucket=os.environ.get("RAW_BUCKET", DEFAULT_BUCKET),
+            raw_bucket=environ.get("RAW_BUCKET", DEFAULT_BUCKET),
             raw_prefix=prefix,
         )

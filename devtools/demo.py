@@ -5,13 +5,17 @@
 Steps, each a small function below: say where the warehouse and the bucket are, send a shop's
 traffic through the real ingest handler (so the raw objects are exactly the Lambda's), load
 the new objects into staging with extract_load, build and test the warehouse with dbt, print
-the funnel, the top products and the busiest hours from the marts, and say how to open the
-dashboards.
+one line that accounts for every generated session (in the funnel, or why not: read from the
+warehouse), the funnel, the top products and the busiest hours of the generated days from the
+marts, and say how to open the dashboards. On a terminal, sending and loading show progress
+bars on stderr.
 
 The default start is the last DAYS full days before today (UTC), so a second `make demo` the
 same day regenerates the same events, under the same object keys (the keys derive from the
-request ids): the loader finds them in its manifest and loads nothing twice. (Written under
-other keys, they would load again and the warehouse would deduplicate them on `event_id`.)
+request ids): the loader finds them in its manifest and loads nothing twice, and the demo
+checks that dbt build left the marts as they were (`nothing new arrived: N objects already
+loaded, marts unchanged`). (Written under other keys, they would load again and the warehouse
+would deduplicate them on `event_id`.)
 """
 
 from __future__ import annotations
@@ -20,10 +24,16 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import connection
+from psycopg2.extras import execute_values
 
 from clickstream.config import Settings
 from clickstream.errors import ClickstreamError
@@ -31,6 +41,7 @@ from clickstream.warehouse import connect, describe_target
 from devtools.dbt_cli import run_dbt
 from devtools.marts_summary import summarise_marts
 from devtools.traffic import (
+    Request,
     TrafficStats,
     default_start,
     generate_requests,
@@ -54,6 +65,7 @@ class DemoRun:
     direct: bool = False
     settings: Settings = field(default_factory=Settings.from_env)
     traffic: TrafficStats = field(default_factory=TrafficStats)
+    session_ids: set[str] = field(default_factory=set)  # of the generated traffic
     results: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -61,6 +73,15 @@ class DemoRun:
         """The hour partitions the generated requests can land in."""
         first = datetime.combine(self.start, clock_time(), tzinfo=UTC)
         return first, first + timedelta(days=self.days) + LATEST_ARRIVAL
+
+    @property
+    def last_day(self) -> date:
+        return self.start + timedelta(days=self.days - 1)
+
+    def describe_days(self) -> str:
+        if self.days == 1:
+            return f"{self.start}"
+        return f"{self.start} to {self.last_day}"
 
 
 def step(title: str) -> None:
@@ -77,7 +98,12 @@ def show_targets(run: DemoRun) -> None:
 def send_traffic(run: DemoRun) -> None:
     step(f"traffic: {run.events} events over {run.days} day(s) from {run.start}, seed {run.seed}")
     started = time.monotonic()
-    requests = generate_requests(run.events, run.days, run.start, run.seed, stats=run.traffic)
+    requests = _noting_sessions(
+        generate_requests(run.events, run.days, run.start, run.seed, stats=run.traffic),
+        run.session_ids,
+    )
+    if sys.stderr.isatty():
+        requests = _with_progress_bar(requests, run.events, run.traffic)
     if run.direct:
         from clickstream.storage import s3_client
 
@@ -92,11 +118,31 @@ def send_traffic(run: DemoRun) -> None:
             written = write_requests(requests, handler_sink())
     stats = run.traffic
     print(
-        f"{stats.distinct_events} events in {stats.sessions} sessions, {written.requests} requests "
-        f"{path} ({stats.lines} lines: {stats.retried_requests} retried requests, "
+        f"{stats.distinct_events:,} events in {stats.sessions:,} sessions, "
+        f"{written.requests:,} requests {path} ({stats.lines:,} lines: "
+        f"{stats.retried_requests} retried requests, "
         f"{stats.late_requests} late, {stats.skewed_sessions} sessions with a fast clock) "
         f"in {time.monotonic() - started:.1f} s"
     )
+
+
+def _noting_sessions(requests: Iterable[Request], session_ids: set[str]) -> Iterator[Request]:
+    """The requests, unchanged; their session ids go to `session_ids` on the way."""
+    for request in requests:
+        session_ids.update(event["session_id"] for event in request.events)
+        yield request
+
+
+def _with_progress_bar(
+    requests: Iterator[Request], events: int, stats: TrafficStats
+) -> Iterator[Request]:
+    """A bar on stderr (a terminal only) that counts the distinct events sent."""
+    from clickstream.progress import progress_bar
+
+    with progress_bar("sending", unit="event", total=events) as bar:
+        for request in requests:
+            yield request
+            bar.update(stats.distinct_events - bar.n)
 
 
 def load(run: DemoRun) -> None:
@@ -113,18 +159,163 @@ def load(run: DemoRun) -> None:
 
 def build_warehouse(run: DemoRun) -> None:
     step("dbt build: staging -> clickstream_events -> marts, with their tests")
+    summary = run.results.get("load")
+    # When nothing new was loaded, check (rather than assume) that the build changes nothing.
+    nothing_new = getattr(summary, "objects", None) == 0
+    before = _fingerprint_marts() if nothing_new else None
     started = time.monotonic()
     run_dbt("build", "--quiet")
     print(f"built and tested in {time.monotonic() - started:.1f} s")
+    if before is not None:
+        already = getattr(summary, "objects_already_loaded", 0)
+        print(_nothing_new_line(run, already, before, _fingerprint_marts()))
+
+
+def _nothing_new_line(
+    run: DemoRun,
+    already: int,
+    before: dict[str, tuple[int, str]],
+    after: dict[str, tuple[int, str]],
+) -> str:
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    run.results["marts_unchanged"] = not changed
+    line = f"nothing new arrived: {already:,} objects already loaded"
+    if changed:
+        return f"{line}, but the build changed {', '.join(changed)}"
+    return f"{line}, marts unchanged"
+
+
+def _fingerprint_marts() -> dict[str, tuple[int, str]]:
+    """Each table of the marts' schema (`public`): its row count and a hash of its rows."""
+    conn = connect()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = 'public' and table_type = 'BASE TABLE' order by 1"
+            )
+            names = [row[0] for row in cursor.fetchall()]
+            prints = {}
+            for name in names:
+                cursor.execute(
+                    sql.SQL(
+                        "select count(*), md5(coalesce(string_agg(row_hash, ',' order by"
+                        " row_hash), '')) from (select md5(mart::text) as row_hash"
+                        " from public.{} as mart) as hashed"
+                    ).format(sql.Identifier(name))
+                )
+                count, digest = cursor.fetchone()  # type: ignore[misc]
+                prints[name] = (int(count), str(digest))
+        return prints
+    finally:
+        conn.close()
 
 
 def show_marts(run: DemoRun) -> None:
-    step("the marts")
+    step(f"the marts, for {run.describe_days()} (UTC)")
     conn = connect()
     try:
-        print(summarise_marts(conn))
+        print(account_for_sessions(conn, run))
+        print()
+        print(summarise_marts(conn, (run.start, run.last_day)))
     finally:
         conn.close()
+
+
+def account_for_sessions(conn: connection, run: DemoRun) -> str:
+    """One line that reconciles the traffic line's sessions with the funnel's: where each
+    generated session is in the warehouse (figures read from it, not assumed)."""
+    where = _locate_sessions(conn, run)
+    generated, in_funnel = len(run.session_ids), where["in_funnel"]
+    line = f"sessions: {generated:,} generated, {in_funnel:,} in the funnel"
+    invalid_reason = f"{where['invalid_reason']}; kept in invalid_events"
+    elsewhere = [
+        (where["all_invalid"], f"have only invalid events ({invalid_reason})"),
+        (where["other_days"], f"start on a day other than {run.describe_days()}"),
+        (where["not_loaded"], "are not in the warehouse (not loaded yet?)"),
+        (
+            where["received_before"],
+            f"were received before {run.start} already, with the same event ids (from a run "
+            "with the same seed and other dates: a repeated event_id keeps the first one)",
+        ),
+    ]
+    elsewhere = [(count, why) for count, why in elsewhere if count]
+    if len(elsewhere) == 1:
+        ((count, why),) = elsewhere
+        line += f"; the other {count:,} {why}"
+    elif elsewhere:
+        line += f"; of the other {generated - in_funnel:,}, "
+        line += ", ".join(f"{count:,} {why}" for count, why in elsewhere)
+    other_traffic = where["funnel_sessions"] - in_funnel
+    if other_traffic:
+        line += f"; the funnel also counts {other_traffic:,} sessions of other traffic"
+    return line
+
+
+# Where each generated session is. A session on another day either has a skewed clock, or
+# its event ids were received before, from other traffic: the generator makes the same ids
+# for the same seed whatever the dates, and a repeated event_id keeps the first one received.
+_LOCATE_SESSIONS_SQL = """
+with located as (
+    select
+        generated.session_id,
+        sessions.session_date,
+        sessions.session_id is null and exists (
+            select 1 from public.invalid_events as invalid
+            where invalid.payload ->> 'session_id' = generated.session_id
+        ) as is_all_invalid,
+        sessions.session_date not between %(first)s and %(last)s and exists (
+            select 1 from public.clickstream_events as events
+            where
+                events.session_id = generated.session_id
+                and events.received_at < %(first)s::timestamp at time zone 'UTC'
+        ) as is_received_before
+    from demo_sessions as generated
+    left join public.fct_sessions as sessions on sessions.session_id = generated.session_id
+)
+select
+    count(*) filter (where session_date between %(first)s and %(last)s),
+    count(*) filter (
+        where session_date not between %(first)s and %(last)s and not is_received_before
+    ),
+    count(*) filter (where is_all_invalid),
+    count(*) filter (where session_date is null and not is_all_invalid),
+    (
+        select coalesce(sum(sessions), 0) from public.fct_funnel_daily
+        where session_date between %(first)s and %(last)s
+    ),
+    (
+        select reason from public.invalid_events as invalid
+        cross join unnest(invalid.invalid_reasons) as reason
+        inner join located on located.session_id = invalid.payload ->> 'session_id'
+        where located.is_all_invalid
+        group by reason order by count(*) desc, reason limit 1
+    ),
+    count(*) filter (where is_received_before)
+from located
+"""
+
+
+def _locate_sessions(conn: connection, run: DemoRun) -> dict[str, Any]:
+    with conn.cursor() as cursor:
+        cursor.execute("create temporary table demo_sessions (session_id text primary key)")
+        if run.session_ids:
+            execute_values(
+                cursor,
+                "insert into demo_sessions (session_id) values %s",
+                [(session_id,) for session_id in run.session_ids],
+            )
+        cursor.execute(_LOCATE_SESSIONS_SQL, {"first": run.start, "last": run.last_day})
+        row = cursor.fetchone()
+    conn.rollback()  # the temporary table goes with the transaction
+    assert row is not None
+    names = ("in_funnel", "other_days", "all_invalid", "not_loaded", "funnel_sessions")
+    located: dict[str, Any] = {name: int(value) for name, value in zip(names, row[:5], strict=True)}
+    located["invalid_reason"] = row[5]
+    located["received_before"] = int(row[6])
+    return located
 
 
 def show_next_steps(run: DemoRun) -> None:
@@ -178,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
             demo_step(run)
     except ClickstreamError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except psycopg2.Error as error:  # e.g. the marts are not built the way this code expects
+        lines = (error.pgerror or str(error)).strip().splitlines() or [type(error).__name__]
+        print(f"error: the warehouse refused a query: {lines[0]}", file=sys.stderr)
         return 1
     return 0
 

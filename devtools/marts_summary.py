@@ -1,13 +1,16 @@
 """A readable text report of the marts, for the demo (`make demo` prints it after dbt build):
-the funnel over every session, the top 10 products and the 5 busiest hours.
+the funnel over every session, the top 10 products and the 5 busiest hours; of every day, or
+of the days given (UTC, both included).
 
     from devtools.marts_summary import summarise_marts
     print(summarise_marts(conn))
+    print(summarise_marts(conn, (date(2026, 3, 2), date(2026, 3, 2))))
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +26,11 @@ FUNNEL_STEPS = (
     ("purchase", "sessions_with_purchase"),
 )
 
+# Every query takes %(first)s and %(last)s: the days to report on (null: every day).
 _FUNNEL_SQL = f"""
 select {", ".join(f"coalesce(sum({column}), 0)" for _, column in FUNNEL_STEPS)}
 from public.fct_funnel_daily
+where %(first)s::date is null or session_date between %(first)s and %(last)s
 """
 
 _TOP_PRODUCTS_SQL = """
@@ -38,6 +43,7 @@ select
     sum(performance.revenue)
 from public.fct_product_performance_daily as performance
 left join public.dim_products as products on products.product_id = performance.product_id
+where %(first)s::date is null or performance.event_date between %(first)s and %(last)s
 group by performance.product_id, products.product_name
 order by sum(performance.views) desc, sum(performance.revenue) desc, performance.product_id
 limit 10
@@ -50,15 +56,18 @@ select
     sum(events) filter (where event_name = 'page_view'),
     sum(events) filter (where event_name = 'purchase')
 from public.fct_activity_hourly
+where
+    %(first)s::date is null
+    or (event_hour at time zone 'UTC')::date between %(first)s and %(last)s
 group by event_hour
 order by sum(events) desc, event_hour
 limit 5
 """
 
 
-def _rows(conn: connection, sql: str) -> list[tuple[Any, ...]]:
+def _rows(conn: connection, sql: str, days: Mapping[str, date | None]) -> list[tuple[Any, ...]]:
     with conn.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, days)
         return list(cursor.fetchall())
 
 
@@ -77,8 +86,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _funnel_section(conn: connection) -> list[str]:
-    counts = [int(value) for value in _rows(conn, _FUNNEL_SQL)[0]]
+def _funnel_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
+    counts = [int(value) for value in _rows(conn, _FUNNEL_SQL, days)[0]]
     sessions = counts[0]
     rows = []
     for index, ((label, _), count) in enumerate(zip(FUNNEL_STEPS, counts, strict=True)):
@@ -94,10 +103,10 @@ def _money(value: Decimal | None) -> str:
     return f"{value or 0:,.2f}"
 
 
-def _products_section(conn: connection) -> list[str]:
+def _products_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
     rows = [
         (str(name)[:40], f"{views:,}", f"{carts:,}", f"{purchases:,}", _money(revenue))
-        for _, name, views, carts, purchases, revenue in _rows(conn, _TOP_PRODUCTS_SQL)
+        for _, name, views, carts, purchases, revenue in _rows(conn, _TOP_PRODUCTS_SQL, days)
     ]
     if not rows:
         return ["Top products: none yet"]
@@ -107,10 +116,10 @@ def _products_section(conn: connection) -> list[str]:
     ]
 
 
-def _hours_section(conn: connection) -> list[str]:
+def _hours_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
     rows = [
         (hour, f"{events:,}", f"{page_views or 0:,}", f"{purchases or 0:,}")
-        for hour, events, page_views, purchases in _rows(conn, _BUSIEST_HOURS_SQL)
+        for hour, events, page_views, purchases in _rows(conn, _BUSIEST_HOURS_SQL, days)
     ]
     if not rows:
         return ["Busiest hours: none yet"]
@@ -120,10 +129,17 @@ def _hours_section(conn: connection) -> list[str]:
     ]
 
 
-def summarise_marts(conn: connection) -> str:
-    """The funnel, the top 10 products and the 5 busiest hours, read from the marts."""
+def summarise_marts(conn: connection, days: tuple[date, date] | None = None) -> str:
+    """The funnel, the top 10 products and the 5 busiest hours, read from the marts: of every
+    day, or of the days from `days[0]` to `days[1]` (UTC, both included)."""
+    first, last = days or (None, None)
+    bounds = {"first": first, "last": last}
     try:
-        sections = [_funnel_section(conn), _products_section(conn), _hours_section(conn)]
+        sections = [
+            _funnel_section(conn, bounds),
+            _products_section(conn, bounds),
+            _hours_section(conn, bounds),
+        ]
     except psycopg2.errors.UndefinedTable:
         conn.rollback()
         return "The marts are not built yet: run `make hourly` (load, then dbt build).\n"

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import Enum
 from io import BytesIO
 from tempfile import SpooledTemporaryFile
 from typing import IO, TYPE_CHECKING, Any
@@ -88,6 +89,7 @@ class LoadSummary:
     lines_loaded: int = 0
     lines_rejected: int = 0
     objects_unreadable: int = 0
+    objects_already_loaded: int = 0  # listed, but in the manifest already: skipped
     seconds: float = 0.0
     window: str = ""
     load_id: str = ""
@@ -101,10 +103,15 @@ class LoadSummary:
 
     def one_line(self) -> str:
         unreadable = f" ({self.objects_unreadable} unreadable)" if self.objects_unreadable else ""
+        skipped = (
+            f"; {self.objects_already_loaded} objects already loaded"
+            if self.objects_already_loaded
+            else ""
+        )
         return (
             f"loaded {self.objects} objects{unreadable}: {self.lines_loaded} lines loaded, "
             f"{self.lines_rejected} rejected in {self.seconds:.1f} s "
-            f"({self.events_per_second:,.0f} events/s)"
+            f"({self.events_per_second:,.0f} events/s){skipped}"
         )
 
 
@@ -214,33 +221,69 @@ def batches(objects: Iterable[FetchedObject]) -> Iterator[list[FetchedObject]]:
 # ---------------------------------------------------------------------------- loading
 
 
+class LoadPath(Enum):
+    """How an object was loaded (docs/extract_load.md, "Speed and memory")."""
+
+    FAST = "fast"  # its lines went to PostgreSQL as they are, in one COPY
+    CAREFUL = "careful"  # PostgreSQL refused the fast COPY: its lines were judged one by one
+    UNREADABLE = "unreadable"  # it could not be read: one reject row, no line loaded
+
+
 @dataclass
 class ObjectResult:
+    """What became of one object: how it was loaded, why it left the fast path (PostgreSQL's
+    refusal, or why it could not be read), and its counts."""
+
     ref: ObjectRef
+    path: LoadPath = LoadPath.FAST
+    reason: str | None = None
     lines_loaded: int = 0
     lines_rejected: int = 0
-    unreadable: bool = False
+    # The error that stopped reading the object, noted while COPY is reading it (psycopg2
+    # reports an error raised inside COPY's read() as its own), so that it can be judged.
+    read_error: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def unreadable(self) -> bool:
+        return self.path is LoadPath.UNREADABLE
+
+    def start_over(self, path: LoadPath, reason: str) -> None:
+        """Forget the counts of a try that was rolled back; say how and why it goes on."""
+        self.path, self.reason = path, reason
+        self.lines_loaded = self.lines_rejected = 0
+        self.read_error = None
 
 
-@dataclass
-class _Attempt:
-    """The results of one try at loading some objects, with their reject rows spooled."""
+class _RejectSpool:
+    """A batch's reject rows, in memory then in a temporary file past SPOOL_BYTES. A try that
+    is rolled back drops the rows it wrote (`mark`, then `drop_since`)."""
 
-    load_id: str
-    results: list[ObjectResult] = field(default_factory=list)
-    rejects: IO[bytes] = field(
-        default_factory=lambda: SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-    )
-    read_error: BaseException | None = None
+    def __init__(self, load_id: str) -> None:
+        self.load_id = load_id
+        self._rows: IO[bytes] = SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
 
-    def reject(
+    def add(
         self, result: ObjectResult, line_number: int | None, reason: str, raw: str | None
     ) -> None:
-        self.rejects.write(reject_row(result.ref.key, line_number, reason, raw, self.load_id))
+        self._rows.write(reject_row(result.ref.key, line_number, reason, raw, self.load_id))
         result.lines_rejected += 1
 
+    def mark(self) -> int:
+        return self._rows.tell()
+
+    def drop_since(self, mark: int) -> None:
+        self._rows.seek(mark)
+        self._rows.truncate(mark)
+
+    def copy_into_table(self, cursor: Any) -> None:
+        if self._rows.tell():
+            self._rows.seek(0)
+            cursor.copy_expert(
+                f"copy {_REJECT_COLUMNS} from stdin with ({SAFE_COPY_OPTIONS})", self._rows
+            )
+
     def close(self) -> None:
-        self.rejects.close()
+        self._rows.close()
 
 
 class _ReadAbortedError(Exception):
@@ -260,34 +303,34 @@ class _ChunkReader:
         return self.read(size)
 
 
-def _read_lines(fetched: FetchedObject, attempt: _Attempt) -> Iterator[Line]:
-    """The object's lines; a broken object is noted on the attempt and aborts the COPY."""
+def _read_lines(fetched: FetchedObject, result: ObjectResult) -> Iterator[Line]:
+    """The object's lines; a broken object is noted on its result and aborts the COPY."""
     try:
         with fetched.open() as stream:
             yield from iter_lines(stream)
     except UNREADABLE_ERRORS as error:
-        attempt.read_error = error
+        result.read_error = error
         raise _ReadAbortedError(str(error)) from error
     except (BotoCoreError, ClientError, OSError) as error:
-        attempt.read_error = BucketUnreachableError(f"cannot read {fetched.ref.key}: {error}")
+        result.read_error = BucketUnreachableError(f"cannot read {fetched.ref.key}: {error}")
         raise _ReadAbortedError(str(error)) from error
 
 
-def _fast_rows(objects: list[FetchedObject], attempt: _Attempt) -> Iterator[bytes]:
+def _fast_rows(
+    objects: list[FetchedObject], results: list[ObjectResult], rejects: _RejectSpool
+) -> Iterator[bytes]:
     """COPY data for the objects, about 1 MB at a time; lines Python can judge cheaply are
     rejected here, blank lines skipped."""
-    for fetched in objects:
-        result = ObjectResult(fetched.ref)
-        attempt.results.append(result)
-        prefix = fast_row_prefix(fetched.ref.key, attempt.load_id)
+    for fetched, result in zip(objects, results, strict=True):
+        prefix = fast_row_prefix(fetched.ref.key, rejects.load_id)
         rows: list[bytes] = []
         size = 0
-        for line in _read_lines(fetched, attempt):
+        for line in _read_lines(fetched, result):
             if is_blank(line.data) and not line.oversize:
                 continue
             reason = quick_reason(line)
             if reason is not None:
-                attempt.reject(result, line.number, reason, raw_text(line.data))
+                rejects.add(result, line.number, reason, raw_text(line.data))
                 continue
             row = fast_row(prefix, line)
             rows.append(row)
@@ -322,45 +365,64 @@ def _savepoint(conn: connection, name: str) -> Iterator[None]:
         cursor.execute(f"release savepoint {name}")
 
 
-def _try_fast(conn: connection, objects: list[FetchedObject], attempt: _Attempt) -> bool:
-    """COPY the objects' lines in one go, inside a savepoint. False (and rolled back) when
-    PostgreSQL refuses some line or an object cannot be read."""
+def _try_fast(
+    conn: connection,
+    objects: list[FetchedObject],
+    results: list[ObjectResult],
+    rejects: _RejectSpool,
+) -> str | None:
+    """COPY the objects' lines in one go, inside a savepoint. None when it worked; else why
+    not (the COPY is rolled back, and so are the reject rows it wrote): PostgreSQL's refusal,
+    or an object that cannot be read (its result's `read_error`)."""
+    mark = rejects.mark()
     try:
         with _savepoint(conn, "fast_copy"):
-            _copy(conn, _RAW_COLUMNS, FAST_COPY_OPTIONS, _fast_rows(objects, attempt))
+            _copy(conn, _RAW_COLUMNS, FAST_COPY_OPTIONS, _fast_rows(objects, results, rejects))
     except (psycopg2.Error, _ReadAbortedError) as error:
         _raise_if_connection_lost(conn, error)
+        rejects.drop_since(mark)
+        for result in results:
+            if isinstance(result.read_error, BucketUnreachableError):
+                raise result.read_error from error
         log.debug("fast COPY refused: %s", error)
-        if isinstance(attempt.read_error, BucketUnreachableError):
-            raise attempt.read_error from error
-        return False
-    return True
+        if isinstance(error, psycopg2.Error):
+            return f"PostgreSQL refused the fast COPY: {_first_line(error)}"
+        return str(error)
+    return None
 
 
-def _load_one(conn: connection, fetched: FetchedObject, load_id: str) -> _Attempt:
+def _load_objects(
+    conn: connection, objects: list[FetchedObject], rejects: _RejectSpool
+) -> list[ObjectResult]:
+    """All the objects in one fast COPY; when that is refused, each object on its own."""
+    results = [ObjectResult(fetched.ref) for fetched in objects]
+    if _try_fast(conn, objects, results, rejects) is None:
+        return results
+    return [_load_one(conn, fetched, rejects) for fetched in objects]
+
+
+def _load_one(conn: connection, fetched: FetchedObject, rejects: _RejectSpool) -> ObjectResult:
     """One object on its own: fast, else careful, else recorded as unreadable."""
-    fast = _Attempt(load_id)
-    if _try_fast(conn, [fetched], fast):
-        return fast
-    fast.close()
-    error = fast.read_error
-    if error is None:  # PostgreSQL refused something: judge line by line
-        careful = _Attempt(load_id)
+    result = ObjectResult(fetched.ref)
+    refusal = _try_fast(conn, [fetched], [result], rejects)
+    if refusal is None:
+        return result
+    if result.read_error is None:  # PostgreSQL refused something: judge line by line
+        result.start_over(LoadPath.CAREFUL, refusal)
+        mark = rejects.mark()
         try:
             with _savepoint(conn, "careful"):
-                _load_carefully(conn, fetched, careful)
+                _load_carefully(conn, fetched, result, rejects)
         except _ReadAbortedError:
-            careful.close()
-            error = careful.read_error
-            if isinstance(error, BucketUnreachableError):
-                raise error from None
+            rejects.drop_since(mark)
+            if isinstance(result.read_error, BucketUnreachableError):
+                raise result.read_error from None
         else:
-            return careful
-    unreadable = _Attempt(load_id)
-    result = ObjectResult(fetched.ref, unreadable=True)
-    unreadable.results.append(result)
-    unreadable.reject(result, None, f"unreadable object: {_describe(error)}", None)
-    return unreadable
+            return result
+    reason = f"unreadable object: {_describe(result.read_error)}"
+    result.start_over(LoadPath.UNREADABLE, reason)
+    rejects.add(result, None, reason, None)
+    return result
 
 
 def _describe(error: BaseException | None) -> str:
@@ -369,30 +431,30 @@ def _describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def _load_carefully(conn: connection, fetched: FetchedObject, attempt: _Attempt) -> None:
+def _load_carefully(
+    conn: connection, fetched: FetchedObject, result: ObjectResult, rejects: _RejectSpool
+) -> None:
     """Judge each line in Python; COPY the rest in chunks, bisecting what PostgreSQL refuses."""
-    result = ObjectResult(fetched.ref)
-    attempt.results.append(result)
     chunk: list[Line] = []
-    for line in _read_lines(fetched, attempt):
+    for line in _read_lines(fetched, result):
         if is_blank(line.data) and not line.oversize:
             continue
         reason = quick_reason(line) or reject_reason(line.data)
         if reason is not None:
-            attempt.reject(result, line.number, reason, raw_text(line.data))
+            rejects.add(result, line.number, reason, raw_text(line.data))
             continue
         chunk.append(line)
         if len(chunk) >= CAREFUL_CHUNK_LINES:
-            _copy_bisecting(conn, chunk, result, attempt)
+            _copy_bisecting(conn, chunk, result, rejects)
             chunk = []
     if chunk:
-        _copy_bisecting(conn, chunk, result, attempt)
+        _copy_bisecting(conn, chunk, result, rejects)
 
 
 def _copy_bisecting(
-    conn: connection, lines: list[Line], result: ObjectResult, attempt: _Attempt
+    conn: connection, lines: list[Line], result: ObjectResult, rejects: _RejectSpool
 ) -> None:
-    key, load_id = result.ref.key, attempt.load_id
+    key, load_id = result.ref.key, rejects.load_id
     try:
         with _savepoint(conn, "lines"):
             _copy(
@@ -405,11 +467,11 @@ def _copy_bisecting(
         _raise_if_connection_lost(conn, error)
         if len(lines) == 1:
             reason = f"refused by PostgreSQL: {_first_line(error)}"
-            attempt.reject(result, lines[0].number, reason, raw_text(lines[0].data))
+            rejects.add(result, lines[0].number, reason, raw_text(lines[0].data))
             return
         middle = len(lines) // 2
-        _copy_bisecting(conn, lines[:middle], result, attempt)
-        _copy_bisecting(conn, lines[middle:], result, attempt)
+        _copy_bisecting(conn, lines[:middle], result, rejects)
+        _copy_bisecting(conn, lines[middle:], result, rejects)
         return
     result.lines_loaded += len(lines)
 
@@ -443,63 +505,49 @@ def _claim(conn: connection, refs: list[ObjectRef], load_id: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _finish(conn: connection, attempts: list[_Attempt], load_id: str) -> None:
+def _finish(
+    conn: connection, results: list[ObjectResult], rejects: _RejectSpool, load_id: str
+) -> None:
     """Write the rejects, the manifest counts and the run's totals."""
     with conn.cursor() as cursor:
-        for attempt in attempts:
-            if attempt.rejects.tell():
-                attempt.rejects.seek(0)
-                cursor.copy_expert(
-                    f"copy {_REJECT_COLUMNS} from stdin with ({SAFE_COPY_OPTIONS})",
-                    attempt.rejects,
-                )
-        counts = [
-            (result.ref.key, result.lines_loaded, result.lines_rejected)
-            for attempt in attempts
-            for result in attempt.results
-        ]
+        rejects.copy_into_table(cursor)
         execute_values(
             cursor,
             "update staging.load_manifest as manifest"
             " set lines_loaded = counts.loaded, lines_rejected = counts.rejected"
             " from (values %s) as counts (s3_key, loaded, rejected)"
             " where manifest.s3_key = counts.s3_key",
-            counts,
+            [(result.ref.key, result.lines_loaded, result.lines_rejected) for result in results],
         )
         cursor.execute(
             ADD_TO_LOAD_RUN_SQL,
             {
                 "load_id": load_id,
-                "objects": len(counts),
-                "lines_loaded": sum(loaded for _, loaded, _ in counts),
-                "lines_rejected": sum(rejected for _, _, rejected in counts),
+                "objects": len(results),
+                "lines_loaded": sum(result.lines_loaded for result in results),
+                "lines_rejected": sum(result.lines_rejected for result in results),
             },
         )
 
 
 def load_batch(conn: connection, batch: list[FetchedObject], load_id: str) -> list[ObjectResult]:
     """Load some objects in one transaction; [] when other loaders had them all."""
-    attempts: list[_Attempt] = []
+    rejects = _RejectSpool(load_id)
+    results: list[ObjectResult] = []
     try:
         claimed = _claim(conn, [fetched.ref for fetched in batch], load_id)
         mine = [fetched for fetched in batch if fetched.ref.key in claimed]
         if mine:
-            attempt = _Attempt(load_id)
-            if _try_fast(conn, mine, attempt):
-                attempts = [attempt]
-            else:
-                attempt.close()
-                attempts = [_load_one(conn, fetched, load_id) for fetched in mine]
-            _finish(conn, attempts, load_id)
+            results = _load_objects(conn, mine, rejects)
+            _finish(conn, results, rejects, load_id)
         conn.commit()
     except BaseException:
         if not conn.closed:
             conn.rollback()
         raise
     finally:
-        for attempt in attempts:
-            attempt.close()
-    return [result for attempt in attempts for result in attempt.results]
+        rejects.close()
+    return results
 
 
 # ---------------------------------------------------------------------------- entry points
@@ -527,7 +575,8 @@ def load_new_objects(
     client: S3Client | None = None,
     on_batch: Callable[[list[ObjectResult]], None] | None = None,
 ) -> LoadSummary:
-    """Load every raw object of the window that is not in the manifest yet."""
+    """Load every raw object of the window that is not in the manifest yet. Every run that
+    finishes has its row in staging.load_runs, a run that found nothing new included."""
     settings = settings or Settings.from_env()
     started = time.monotonic()
     summary = LoadSummary(load_id=str(uuid.uuid4()))
@@ -544,28 +593,16 @@ def load_new_objects(
         log.info(
             "listing %s of s3://%s/%s", summary.window, settings.raw_bucket, settings.raw_prefix
         )
-        refs = not_in_manifest(
-            listing_conn, list_objects(client, settings.raw_bucket, settings.raw_prefix, window)
+        counts: Counter[str] = Counter()
+        listed = _counted(
+            list_objects(client, settings.raw_bucket, settings.raw_prefix, window), counts, "all"
         )
-        bar = _progress_bar() if progress else None
-        try:
-            for batch in batches(
-                prefetch(client, settings.raw_bucket, _listing_errors(refs, settings))
-            ):
-                results = load_batch(conn, batch, summary.load_id)
-                for result in results:
-                    summary.objects += 1
-                    summary.lines_loaded += result.lines_loaded
-                    summary.lines_rejected += result.lines_rejected
-                    summary.objects_unreadable += result.unreadable
-                if on_batch is not None:
-                    on_batch(results)
-                if bar is not None:
-                    bar.update(len(batch))
-                    bar.set_postfix(lines=summary.lines_loaded, rejected=summary.lines_rejected)
-        finally:
-            if bar is not None:
-                bar.close()
+        new = _counted(not_in_manifest(listing_conn, listed), counts, "new")
+        objects = prefetch(client, settings.raw_bucket, _listing_errors(new, settings))
+        _load_all(conn, objects, summary, progress, on_batch)
+        summary.objects_already_loaded = counts["all"] - counts["new"]
+        if summary.objects == 0:  # no batch wrote the run's row: the run is shown all the same
+            _record_run_without_objects(conn, summary.load_id)
     except psycopg2.OperationalError as error:
         raise WarehouseUnreachableError(f"lost the warehouse: {_first_line(error)}") from error
     except psycopg2.Error as error:  # e.g. no privilege on staging: a person must act
@@ -575,6 +612,48 @@ def load_new_objects(
         listing_conn.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _load_all(
+    conn: connection,
+    objects: Iterator[FetchedObject],
+    summary: LoadSummary,
+    progress: bool,
+    on_batch: Callable[[list[ObjectResult]], None] | None,
+) -> None:
+    """Load the objects batch by batch, adding each batch's results to the summary."""
+    bar = _progress_bar() if progress else None
+    try:
+        for batch in batches(objects):
+            results = load_batch(conn, batch, summary.load_id)
+            for result in results:
+                summary.objects += 1
+                summary.lines_loaded += result.lines_loaded
+                summary.lines_rejected += result.lines_rejected
+                summary.objects_unreadable += result.unreadable
+            if on_batch is not None:
+                on_batch(results)
+            if bar is not None:
+                bar.update(len(batch))
+                bar.set_postfix(lines=summary.lines_loaded, rejected=summary.lines_rejected)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _counted(refs: Iterable[ObjectRef], counts: Counter[str], name: str) -> Iterator[ObjectRef]:
+    for ref in refs:
+        counts[name] += 1
+        yield ref
+
+
+def _record_run_without_objects(conn: connection, load_id: str) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            ADD_TO_LOAD_RUN_SQL,
+            {"load_id": load_id, "objects": 0, "lines_loaded": 0, "lines_rejected": 0},
+        )
+    conn.commit()
 
 
 def _listing_errors(refs: Iterator[ObjectRef], settings: Settings) -> Iterator[ObjectRef]:
@@ -587,9 +666,9 @@ def _listing_errors(refs: Iterator[ObjectRef], settings: Settings) -> Iterator[O
 
 
 def _progress_bar() -> Any:
-    from tqdm import tqdm  # imported here: the ETL Lambda never shows a bar
+    from clickstream.progress import progress_bar  # here: the ETL Lambda never shows a bar
 
-    return tqdm(unit="obj", desc="loading", dynamic_ncols=True)
+    return progress_bar("loading", unit="obj")
 
 
 # ---------------------------------------------------------------------------- status
@@ -650,9 +729,11 @@ def load_status(settings: Settings | None = None) -> LoadStatus:
                 (settings.raw_prefix,),
             )
             newest = cursor.fetchone()
+            # Its own count: the reasons below are only the 20 commonest kinds.
+            cursor.execute("select count(*) from staging.rejected_events where line_number is null")
+            (unreadable,) = cursor.fetchone()  # type: ignore[misc]
             cursor.execute(
-                "select split_part(reason, ':', 1) as kind, count(*),"
-                " count(*) filter (where line_number is null)"
+                "select split_part(reason, ':', 1) as kind, count(*)"
                 " from staging.rejected_events group by kind order by 2 desc, kind limit 20"
             )
             reasons = cursor.fetchall()
@@ -662,7 +743,7 @@ def load_status(settings: Settings | None = None) -> LoadStatus:
         objects=objects,
         lines_loaded=loaded,
         lines_rejected=rejected,
-        objects_unreadable=sum(row[2] for row in reasons),
+        objects_unreadable=unreadable,
         first_loaded_at=first,
         last_loaded_at=last,
         last_load_id=str(last_load[0]) if last_load else None,

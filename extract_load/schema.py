@@ -38,8 +38,13 @@ def ensure_schema(conn: connection) -> None:
 
 def rebuild_load_runs(cur: cursor) -> None:
     """Recompute staging.load_runs from the manifest (for a warehouse loaded before the
-    table existed, or after rows were written to the manifest by hand)."""
-    cur.execute("delete from staging.load_runs")
+    table existed, or after rows were written to the manifest by hand).
+
+    The rows of runs that loaded no object (objects = 0) are kept as they are: the manifest
+    has no trace of them to rebuild them from, and nothing of theirs can be out of step with
+    it. Every other run is recomputed, and a run none of whose objects is left in the manifest
+    (they were deleted to be loaded again) disappears."""
+    cur.execute("delete from staging.load_runs where objects > 0")
     cur.execute(
         """
         insert into staging.load_runs
@@ -48,5 +53,11 @@ def rebuild_load_runs(cur: cursor) -> None:
                sum(lines_loaded), sum(lines_rejected)
         from staging.load_manifest
         group by load_id
+        on conflict (load_id) do update set
+            first_loaded_at = excluded.first_loaded_at,
+            loaded_at = excluded.loaded_at,
+            objects = excluded.objects,
+            lines_loaded = excluded.lines_loaded,
+            lines_rejected = excluded.lines_rejected
         """
     )

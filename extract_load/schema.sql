@@ -37,6 +37,7 @@ create index if not exists rejected_events_s3_key_idx on staging.rejected_events
 
 -- One row per loader run, kept in the same transactions as the manifest rows it sums, so
 -- that "what was loaded" is cheap to read (the manifest grows by one row per ingest request).
+-- A run that found no new object writes its row at its end, with objects = 0.
 create table if not exists staging.load_runs (
     load_id uuid primary key,
     first_loaded_at timestamptz not null,

@@ -92,6 +92,7 @@ def lambda_packages() -> tuple[LambdaPackage, ...]:
                 "clickstream",
                 "clickstream.config",
                 "clickstream.errors",
+                "clickstream.progress",
                 "clickstream.raw_layout",
                 "clickstream.storage",
                 "clickstream.warehouse",

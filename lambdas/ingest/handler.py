@@ -1,7 +1,9 @@
 """POST /clickstream: the ingest Lambda behind an API Gateway HTTP API (payload format 2.0).
 
-Thin on purpose: settings are read once per cold start, the S3 client is made on first use,
-and the work is done by `handle_request`, a plain function that takes its clock and S3 client
+Thin on purpose: settings are read from the environment on the first request (not at import:
+a wrong variable is reported clearly, request by request, instead of breaking the import) and
+kept with the S3 client for the life of the execution environment; the work is done by
+`handle_request`, a plain function that takes its clock and S3 client
 as arguments, so that tests, the local server (`make serve`) and the demo's traffic all run
 exactly this code.
 
@@ -27,9 +29,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -47,7 +51,7 @@ from clickstream.contract import (
     events_of,
     validate_event,
 )
-from clickstream.errors import TerminalError
+from clickstream.errors import ClickstreamError, TerminalError
 from clickstream.raw_layout import encode_ndjson, ingest_block, raw_object_key
 
 if TYPE_CHECKING:
@@ -61,34 +65,63 @@ PREFLIGHT_MAX_AGE_SECONDS = 600
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
 # How many rejection messages one log line carries (the client gets all of them).
 LOGGED_REJECTIONS = 5
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# What an S3 bucket name can be, old us-east-1 names included (capitals, underscores): catches
+# an empty RAW_BUCKET or an `s3://…` URL, leaves the fine rules to S3.
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,254}")
+# An origin as browsers send it: scheme://host[:port], no path.
+_ORIGIN = re.compile(r"https?://[^/\s]+")
 
 
 # ------------------------------------------------------------------------ settings
 
 
+class IngestSettingsError(TerminalError):
+    """The environment does not describe a usable endpoint: a person must fix a variable."""
+
+
 @dataclass(frozen=True)
 class IngestSettings:
-    """Where the raw objects go and who may call from a browser.
+    """Where the raw objects go, who may call from a browser, how much the handler logs.
 
     `CORS_ALLOW_ORIGINS`: comma-separated origins allowed to call from a browser
     (`https://shop.example.com,http://127.0.0.1:8080`), or `*` for any; empty (the default)
-    allows same-origin pages only."""
+    allows same-origin pages only. `LOG_LEVEL`: one of LOG_LEVELS (default INFO)."""
 
     raw_bucket: str
     raw_prefix: str
     cors_allow_origins: frozenset[str] = frozenset()
     max_body_bytes: int = MAX_BODY_BYTES
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> IngestSettings:
-        storage = Settings.from_env()
-        origins = environ.get("CORS_ALLOW_ORIGINS", "")
+        """The settings of the environment; IngestSettingsError names every wrong variable."""
+        storage = Settings.from_env(environ)
+        origins = frozenset(
+            origin.strip().rstrip("/")
+            for origin in environ.get("CORS_ALLOW_ORIGINS", "").split(",")
+            if origin.strip()
+        )
+        log_level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        problems = []
+        if not _BUCKET_NAME.fullmatch(storage.raw_bucket):
+            problems.append(f"RAW_BUCKET: {storage.raw_bucket!r} is not an S3 bucket name")
+        bad_origins = sorted(o for o in origins if o != "*" and not _ORIGIN.fullmatch(o))
+        if bad_origins:
+            problems.append(
+                f"CORS_ALLOW_ORIGINS: {', '.join(map(repr, bad_origins))} "
+                "not an origin like https://shop.example.com (or *)"
+            )
+        if log_level not in LOG_LEVELS:
+            problems.append(f"LOG_LEVEL: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if problems:
+            raise IngestSettingsError("invalid settings: " + "; ".join(problems))
         return cls(
             raw_bucket=storage.raw_bucket,
             raw_prefix=storage.raw_prefix,
-            cors_allow_origins=frozenset(
-                origin.strip().rstrip("/") for origin in origins.split(",") if origin.strip()
-            ),
+            cors_allow_origins=origins,
+            log_level=log_level,
         )
 
     def allows_origin(self, origin: str) -> bool:
@@ -126,13 +159,14 @@ class _StdoutHandler(logging.Handler):
 
 
 def _build_logger() -> logging.Logger:
+    """INFO until the settings set LOG_LEVEL (they are read on the first request)."""
     logger = logging.getLogger("clickstream.ingest")
     if not logger.handlers:
         log_handler = _StdoutHandler()
         log_handler.setFormatter(JsonLogFormatter())
         logger.addHandler(log_handler)
         logger.propagate = False  # the Lambda runtime's root handler would print it twice
-    logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+        logger.setLevel(logging.INFO)
     return logger
 
 
@@ -472,8 +506,17 @@ def _resolve(s3: S3Client | Callable[[], S3Client]) -> S3Client:
 
 # ----------------------------------------------------------------------- the Lambda
 
-SETTINGS = IngestSettings.from_env()
 _s3_client: S3Client | None = None
+
+
+@functools.cache
+def lambda_settings() -> IngestSettings:
+    """The Lambda's settings, read from the environment on the first request and kept for the
+    life of the execution environment. IngestSettingsError when a variable is wrong (not
+    cached: every request says so, and nothing is written anywhere wrong)."""
+    settings = IngestSettings.from_env()
+    LOGGER.setLevel(settings.log_level)
+    return settings
 
 
 def _lambda_s3() -> S3Client:
@@ -492,10 +535,31 @@ def _utc_now() -> datetime:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (API Gateway HTTP API, payload format 2.0)."""
+    invocation_id = getattr(context, "aws_request_id", None)
+    try:
+        settings = lambda_settings()
+    except ClickstreamError as error:
+        return _misconfigured(event, error, invocation_id)
     return handle_request(
-        event,
-        s3=_lambda_s3,
-        settings=SETTINGS,
-        now=_utc_now,
-        invocation_id=getattr(context, "aws_request_id", None),
+        event, s3=_lambda_s3, settings=settings, now=_utc_now, invocation_id=invocation_id
     )
+
+
+def _misconfigured(
+    event: Mapping[str, Any], error: ClickstreamError, invocation_id: str | None
+) -> dict[str, Any]:
+    """500, and the wrong variables in the log (the caller is not told the configuration)."""
+    request_id = request_id_of(event)
+    LOGGER.error(
+        "the ingest endpoint is misconfigured",
+        extra={
+            "fields": {
+                "request_id": request_id,
+                "invocation_id": invocation_id,
+                "error": str(error),
+                "status": 500,
+            }
+        },
+    )
+    reply = Reply(500, {"error": "the ingest endpoint is misconfigured", "request_id": request_id})
+    return reply.to_apigw()

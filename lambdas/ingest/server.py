@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from clickstream.config import PROJECT_ROOT
-from lambdas.ingest.handler import LOGGER, IngestSettings, handle_request
+from lambdas.ingest.handler import LOGGER, IngestSettings, IngestSettingsError, handle_request
 from lambdas.ingest.local import ROUTE_PATH, apigw_event
 
 if TYPE_CHECKING:
@@ -230,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         "--host", default=LOOPBACK, help="interface to listen on (default: loopback only)"
     )
     args = parser.parse_args(argv)
-    settings = IngestSettings.from_env()
+    try:
+        settings = IngestSettings.from_env()
+    except IngestSettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    LOGGER.setLevel(settings.log_level)
     try:
         server = make_server(args.port, host=args.host, settings=settings)
     except OSError as error:

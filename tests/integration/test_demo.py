@@ -3,8 +3,16 @@ built by dbt and summarised from the marts."""
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
+import threading
+from typing import Any
+
 import pytest
 
+from clickstream.config import PROJECT_ROOT
 from clickstream.warehouse import connect
 from devtools import demo
 from devtools.traffic import TrafficStats, generate_requests
@@ -34,27 +42,134 @@ def _valid_plus_invalid_events() -> int:
     return int(row[0])
 
 
-def test_demo_sends_loads_and_a_second_run_loads_nothing_new(
+def _one(sql: str) -> Any:
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    conn.close()
+    assert row is not None
+    return row[0]
+
+
+def test_demo_sends_loads_accounts_for_every_session_and_a_second_run_changes_nothing(
     warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arguments = ["--events", "300", "--days", "1", "--start", "2026-03-02", "--seed", "3"]
+    # Seed 20 makes two sessions whose client clock runs hours fast: every event of theirs
+    # breaks the contract, so they are in the traffic's sessions but not in the funnel.
+    arguments = ["--events", "300", "--days", "1", "--start", "2026-03-02", "--seed", "20"]
     stats = TrafficStats()
-    for _ in generate_requests(300, 1, demo.parse_date("2026-03-02"), 3, stats=stats):
-        pass
+    requests = list(generate_requests(300, 1, demo.parse_date("2026-03-02"), 20, stats=stats))
+    assert stats.skewed_sessions == 2
 
     assert demo.main(arguments) == 0
     first = capsys.readouterr().out
     assert "sent through the ingest handler" in first
+    assert f"{stats.sessions:,} sessions, {len(requests):,} requests sent" in first
     assert "lines loaded" in first
     assert _raw_lines() == (stats.lines, 300)
     assert _valid_plus_invalid_events() == 300
+    funnel_sessions = _one("select sum(sessions) from public.fct_funnel_daily")
+    assert funnel_sessions == stats.sessions - 2
+    assert (
+        f"sessions: {stats.sessions} generated, {funnel_sessions} in the funnel; the other 2 "
+        "have only invalid events (event_timestamp: more than 1 hour after "
+        "ingest.received_at; kept in invalid_events)\n"
+    ) in first
+    assert "== the marts, for 2026-03-02 (UTC)" in first
     assert "http://127.0.0.1:3838" in first
     for heading in ("funnel", "top", "busiest"):
         assert heading in first.lower()
+    assert "nothing new arrived" not in first
 
     assert demo.main(arguments) == 0
-    assert "loaded 0 objects: 0 lines loaded" in capsys.readouterr().out
+    second = capsys.readouterr().out
+    assert "loaded 0 objects: 0 lines loaded" in second
+    assert f"nothing new arrived: {len(requests)} objects already loaded, marts unchanged\n" in (
+        second
+    )
     assert _raw_lines() == (stats.lines, 300)
+    # The marts read the same as after the first run.
+    assert second.split("== the marts")[1] == first.split("== the marts")[1]
+    runs = "select count(*), count(*) filter (where objects = 0) from staging.load_runs"
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(runs)
+        assert cursor.fetchone() == (2, 1)  # the second load is on the Data health page too
+    conn.close()
+
+
+def test_the_demo_says_when_the_build_changed_the_marts_though_nothing_arrived(
+    warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--events", "50", "--days", "1", "--start", "2026-03-02", "--seed", "4"]
+    assert demo.main(arguments) == 0
+    capsys.readouterr()
+    with connect() as conn, conn.cursor() as cursor:  # as if a build had been interrupted
+        cursor.execute("delete from public.fct_funnel_daily")
+    conn.close()
+
+    assert demo.main(arguments) == 0
+    second = capsys.readouterr().out
+    assert "objects already loaded, but the build changed fct_funnel_daily\n" in second
+
+
+def test_sessions_whose_event_ids_arrived_before_from_other_dates_are_accounted_for(
+    warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same seed makes the same event ids whatever the dates, so a day generated after
+    # another with the same seed is all repeats, and repeats keep the first one received.
+    earlier = ["--events", "40", "--days", "1", "--start", "2026-03-02", "--seed", "5"]
+    assert demo.main(earlier) == 0
+    sessions = int(_one("select count(*) from public.fct_sessions"))
+    capsys.readouterr()
+
+    assert demo.main([*earlier[:5], "2026-03-09", *earlier[6:]]) == 0
+    later = capsys.readouterr().out
+    assert (
+        f"sessions: {sessions} generated, 0 in the funnel; the other {sessions} were received "
+        "before 2026-03-09 already, with the same event ids"
+    ) in later
+
+
+def _read_all(descriptor: int, chunks: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(descriptor, 65536)
+        except OSError:  # the terminal closed: the process has ended
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
+def test_the_demo_shows_progress_bars_on_a_terminal_only(
+    warehouse_db: str, raw_bucket: str
+) -> None:
+    # stderr on a pseudo-terminal nobody sized (0 x 0, as under `script`), stdout on a pipe.
+    terminal, terminal_end = pty.openpty()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_read_all, args=(terminal, chunks))
+    reader.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "devtools.demo", "--events", "60", "--start", "2026-03-02"],
+            stdout=subprocess.PIPE,
+            stderr=terminal_end,
+            cwd=PROJECT_ROOT,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        os.close(terminal_end)
+        reader.join(timeout=10)
+        os.close(terminal)
+    bars = b"".join(chunks).decode("utf-8", "replace")
+    assert result.returncode == 0, bars
+    assert "sending:" in bars
+    assert "/60 [" in bars  # the traffic bar knows its total: the events to send
+    assert "loading:" in bars
+    assert "\r" not in result.stdout
+    assert "sending:" not in result.stdout
 
 
 def test_demo_refuses_bad_arguments_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

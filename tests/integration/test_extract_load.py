@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,7 +20,14 @@ from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from devtools.traffic import Request, generate_requests, write_requests_to_s3
 from extract_load.lines import MAX_LINE_BYTES
-from extract_load.loader import LoadSummary, load_new_objects, load_status
+from extract_load.loader import (
+    LoadPath,
+    LoadSummary,
+    ObjectResult,
+    load_new_objects,
+    load_status,
+)
+from extract_load.schema import rebuild_load_runs
 
 DAY = date(2026, 3, 2)
 
@@ -44,13 +52,22 @@ def loaded_lines() -> dict[tuple[str, int], dict[str, Any]]:
 
 
 def assert_run_totals_match_the_manifest() -> None:
-    """staging.load_runs sums the manifest, per run, whatever happened to the loaders."""
+    """staging.load_runs sums the manifest, per run, whatever happened to the loaders (a run
+    that loaded no object has a row with zeros, and no manifest row)."""
     per_run = (
         "select load_id::text, count(*), sum(lines_loaded), sum(lines_rejected)"
         " from staging.load_manifest group by load_id order by 1"
     )
-    runs = "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+    runs = (
+        "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+        " where objects > 0"
+    )
     assert query(runs + " order by 1") == query(per_run)
+
+
+def collect(results: list[ObjectResult]) -> Callable[[list[ObjectResult]], None]:
+    """An on_batch callback that keeps every object's result."""
+    return results.extend
 
 
 def expected_lines(requests: list[Request]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -84,6 +101,8 @@ def test_generated_objects_load_every_line_once_and_a_second_run_loads_nothing(
     )
     again = load_new_objects()
     assert (again.objects, again.lines_loaded) == (0, 0)
+    assert again.objects_already_loaded == len(requests)
+    assert again.one_line().endswith(f"; {len(requests)} objects already loaded")
     assert len(loaded_lines()) == len(expected)
     status = load_status()
     assert (status.objects, status.lines_loaded, status.lines_rejected) == (
@@ -144,8 +163,9 @@ def test_each_kind_of_bad_line_is_rejected_with_its_reason_while_its_neighbours_
     body = b"\n".join(line for line, _ in BAD_LINES) + b"\n" + GOOD % 99  # no final newline
     put(raw_bucket, key, body)
     put(raw_bucket, "events/2026/03/02/10/events-good.json", GOOD % 100 + b"\n")
+    results: list[ObjectResult] = []
 
-    summary = load_new_objects()
+    summary = load_new_objects(on_batch=collect(results))
 
     good = {number for number, (_, reason) in enumerate(BAD_LINES, 1) if reason is None}
     good.add(len(BAD_LINES) + 1)
@@ -170,6 +190,18 @@ def test_each_kind_of_bad_line_is_rejected_with_its_reason_while_its_neighbours_
     assert query(
         "select lines_loaded, lines_rejected from staging.load_manifest where s3_key = %s", key
     ) == [(len(good), len(bad))]
+    # The batch's fast COPY was refused, so each object went on its own: the good one on the
+    # fast path, the bad one on the careful path, with PostgreSQL's refusal as the reason.
+    by_name = {result.ref.key.rsplit("/", 1)[1]: result for result in results}
+    assert (by_name["events-good.json"].path, by_name["events-good.json"].reason) == (
+        LoadPath.FAST,
+        None,
+    )
+    careful = by_name["events-bad.json"]
+    assert careful.path is LoadPath.CAREFUL
+    assert careful.reason is not None
+    assert careful.reason.startswith("PostgreSQL refused the fast COPY: ")
+    assert (careful.lines_loaded, careful.lines_rejected) == (len(good), len(bad))
 
 
 def test_an_unreadable_object_is_recorded_once_and_never_blocks_the_others(
@@ -180,8 +212,9 @@ def test_an_unreadable_object_is_recorded_once_and_never_blocks_the_others(
     put(raw_bucket, "events/2026/03/02/10/events-2.json.gz", b"this is not gzip")
     put(raw_bucket, "events/2026/03/02/10/events-3.json.gz", good[: len(good) // 2])  # truncated
     put(raw_bucket, "events/2026/03/02/10/events-4.json", GOOD % 4 + b"\n")
+    results: list[ObjectResult] = []
 
-    summary = load_new_objects()
+    summary = load_new_objects(on_batch=collect(results))
 
     assert (summary.objects, summary.objects_unreadable, summary.lines_loaded) == (4, 2, 3)
     rejects = query(
@@ -193,12 +226,70 @@ def test_an_unreadable_object_is_recorded_once_and_never_blocks_the_others(
     ]
     assert rejects[0][2].startswith("unreadable object: BadGzipFile: Not a gzipped file")
     assert rejects[1][2].startswith("unreadable object: EOFError: Compressed file ended")
+    outcomes = sorted(
+        (result.ref.key.rsplit("/", 1)[1], result.path, result.reason) for result in results
+    )
+    assert outcomes == [
+        ("events-1.json.gz", LoadPath.FAST, None),
+        ("events-2.json.gz", LoadPath.UNREADABLE, rejects[0][2]),
+        ("events-3.json.gz", LoadPath.UNREADABLE, rejects[1][2]),
+        ("events-4.json", LoadPath.FAST, None),
+    ]
+    assert load_status().objects_unreadable == 2
     # Recorded in the manifest with its reject: not retried at every run, nothing lost.
     assert load_new_objects().objects == 0
     assert query(
         "select lines_loaded, lines_rejected from staging.load_manifest where s3_key like %s",
         "%-2.json.gz",
     ) == [(0, 1)]
+
+
+def test_status_counts_unreadable_objects_past_the_twenty_commonest_reject_kinds(
+    warehouse_db: str, raw_bucket: str
+) -> None:
+    put(raw_bucket, "events/2026/03/02/10/events-1.json.gz", b"this is not gzip")
+    load_new_objects()
+    # 25 other kinds of reject, each more frequent than the unreadable object's one: the
+    # status lists the 20 commonest kinds, and must not count unreadable objects among them.
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "insert into staging.rejected_events (s3_key, line_number, reason)"
+            " select 'events/2026/03/02/10/events-2.json', kind * 10 + copy,"
+            "        format('kind %s: made up for the test', kind)"
+            " from generate_series(1, 25) as kind, generate_series(1, 2) as copy"
+        )
+    conn.close()
+
+    status = load_status()
+
+    assert status.objects_unreadable == 1
+    assert len(status.rejects_by_reason) == 20
+    assert "unreadable object" not in dict(status.rejects_by_reason)
+
+
+def test_a_run_that_finds_nothing_new_has_its_row_and_a_rebuild_keeps_it(
+    warehouse_db: str, raw_bucket: str
+) -> None:
+    empty = load_new_objects()  # nothing in the bucket yet
+    _put_hour(raw_bucket, "2026/03/02/10", 1)
+    full = load_new_objects()
+    again = load_new_objects()  # nothing new
+    runs = "select load_id::text, objects, lines_loaded, lines_rejected from staging.load_runs"
+    expected = sorted([(empty.load_id, 0, 0, 0), (full.load_id, 1, 1, 0), (again.load_id, 0, 0, 0)])
+    assert sorted(query(runs)) == expected
+    assert query(
+        "select count(*) from staging.load_runs where load_id = %s and loaded_at >= %s",
+        again.load_id,
+        query("select loaded_at from staging.load_runs where load_id = %s", full.load_id)[0][0],
+    ) == [(1,)]
+    assert_run_totals_match_the_manifest()
+
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute("update staging.load_runs set lines_loaded = 99 where objects > 0")
+        rebuild_load_runs(cursor)
+    conn.close()
+
+    assert sorted(query(runs)) == expected
 
 
 def _load_in_thread(results: list[LoadSummary], errors: list[BaseException]) -> None:

@@ -7,17 +7,26 @@ import base64
 import copy
 import gzip
 import json
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from clickstream.config import PROJECT_ROOT
 from clickstream.raw_layout import encode_ndjson
 from clickstream.storage import s3_client
 from lambdas.ingest import handler as handler_module
-from lambdas.ingest.handler import IngestSettings, handle_request, object_id_for
+from lambdas.ingest.handler import (
+    IngestSettings,
+    IngestSettingsError,
+    handle_request,
+    object_id_for,
+)
 from tests.conftest import load_fixture
 
 NOW = datetime(2026, 3, 2, 17, 4, 6, 250_000, tzinfo=UTC)
@@ -173,17 +182,82 @@ class FakeLambdaContext:
     aws_request_id = "9f1b2c3d-0000-4000-8000-000000000001"
 
 
-def test_the_lambda_entry_point(
-    raw_bucket: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def fresh_lambda_settings() -> Iterator[None]:
+    """The Lambda's settings as in a new execution environment: read on the next request."""
+    handler_module.lambda_settings.cache_clear()
+    yield
+    handler_module.lambda_settings.cache_clear()
+    handler_module.LOGGER.setLevel("INFO")
+
+
+def test_the_lambda_entry_point_reads_its_settings_on_the_first_request_and_keeps_them(
+    raw_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_lambda_settings: None,
 ) -> None:
-    monkeypatch.setattr(handler_module, "SETTINGS", settings_for(raw_bucket))
+    monkeypatch.setenv("RAW_BUCKET", raw_bucket)
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", SHOP)
     response = handler_module.handler(fixture("post_batch"), FakeLambdaContext())
     assert response["statusCode"] == 200
+    assert response["headers"]["Access-Control-Allow-Origin"] == SHOP
     ((key, lines),) = stored(raw_bucket).items()  # under the hour of the real clock
     assert key.endswith(f"/events-{object_id_for(FIXTURE_REQUEST_ID)}.json")
     assert len(lines) == 3
     log = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert log["invocation_id"] == FakeLambdaContext.aws_request_id
+    # Kept for the life of the execution environment: read once, not at every request.
+    monkeypatch.setenv("RAW_BUCKET", "not-read-again")
+    assert handler_module.lambda_settings().raw_bucket == raw_bucket
+
+
+IMPORT_THEN_REQUEST = """
+import json, sys
+import lambdas.ingest.handler as handler
+print("imported", flush=True)
+event = json.loads(sys.stdin.read())
+print(json.dumps(handler.handler(event, None)), flush=True)
+"""
+
+
+def test_the_handler_imports_without_its_environment_and_the_first_request_says_what_is_wrong(
+    raw_bucket: str,
+) -> None:
+    environment = {
+        "PATH": os.environ["PATH"],
+        "RAW_BUCKET": "",
+        "CORS_ALLOW_ORIGINS": "shop.example.com",
+        "LOG_LEVEL": "loud",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_THEN_REQUEST],
+        input=json.dumps(fixture("post_batch")),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    imported, log_line, answer_line = result.stdout.splitlines()
+    assert imported == "imported"
+    log, answer = json.loads(log_line), json.loads(answer_line)
+    assert (log["level"], log["message"]) == ("ERROR", "the ingest endpoint is misconfigured")
+    assert log["error"] == (
+        "invalid settings: RAW_BUCKET: '' is not an S3 bucket name; "
+        "CORS_ALLOW_ORIGINS: 'shop.example.com' not an origin like https://shop.example.com "
+        "(or *); LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )
+    assert log["request_id"] == FIXTURE_REQUEST_ID
+    assert answer["statusCode"] == 500
+    assert json.loads(answer["body"]) == {
+        "error": "the ingest endpoint is misconfigured",
+        "request_id": FIXTURE_REQUEST_ID,
+    }
+    assert stored(raw_bucket) == {}
 
 
 # ------------------------------------------------------------------------ rejected
@@ -339,6 +413,14 @@ def test_cors_settings_come_from_the_environment() -> None:
     assert not settings.allows_origin("https://b.example.com")
     assert IngestSettings.from_env({"CORS_ALLOW_ORIGINS": "*"}).allows_origin("https://b.example")
     assert IngestSettings.from_env({}).cors_allow_origins == frozenset()
+
+
+def test_settings_name_each_wrong_variable() -> None:
+    with pytest.raises(IngestSettingsError, match=r"RAW_BUCKET: 's3://raw' is not an S3 bucket"):
+        IngestSettings.from_env({"RAW_BUCKET": "s3://raw"})
+    with pytest.raises(IngestSettingsError, match=r"CORS_ALLOW_ORIGINS: 'ftp://a.example' not"):
+        IngestSettings.from_env({"CORS_ALLOW_ORIGINS": "https://b.example,ftp://a.example"})
+    assert IngestSettings.from_env({"LOG_LEVEL": "warning"}).log_level == "WARNING"
 
 
 # ------------------------------------------------------------------ failures and logs
