@@ -11,6 +11,9 @@ Rules worth knowing:
 
 - Deterministic: the same arguments give the same requests, event ids and object keys
   (everything random comes from one `random.Random(seed)`; the catalogue is fixed).
+  The ids (events, sessions, clients, orders, requests) also depend on `start`: the same
+  seed on another start date gives the same shape of traffic with ids of its own, so a
+  demo run on a later day adds a day instead of repeating the first one's event ids.
 - `events` is the number of *distinct* events (distinct `event_id`s). Client retries re-send
   a whole request with the same event ids, so the raw lines are `events` + the retried events
   (`TrafficStats.lines`); with `retry_rate=0` the lines are exactly `events`.
@@ -28,6 +31,7 @@ Rules worth knowing:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -422,8 +426,20 @@ class _Session:
         return cart
 
 
+class _TrafficRandom(Random):
+    """The generator's one source of randomness (reproducible, not secret). Its ids are the
+    seed's draws mixed with a mask of the start date: the draws (so the traffic's shape) are
+    the same on any date, the ids are not."""
+
+    def __init__(self, seed: int, start: date) -> None:
+        super().__init__(seed)
+        digest = hashlib.sha256(start.isoformat().encode()).digest()
+        self.id_mask = int.from_bytes(digest[:16], "big")
+
+
 def _uuid(rng: Random) -> uuid.UUID:
-    return uuid.UUID(int=rng.getrandbits(128), version=4)
+    mask = rng.id_mask if isinstance(rng, _TrafficRandom) else 0
+    return uuid.UUID(int=rng.getrandbits(128) ^ mask, version=4)
 
 
 def _weighted_choice(rng: Random, options: Iterable[tuple[str, float]]) -> str:
@@ -491,7 +507,7 @@ def generate_requests(
         raise ValueError("events must be >= 0, days >= 1 and max_batch >= 1")
     start = start or default_start(days)
     stats = stats if stats is not None else TrafficStats()
-    rng = Random(seed)  # noqa: S311 (synthetic traffic: reproducible, not secret)
+    rng = _TrafficRandom(seed, start)
     known_clients: list[_Client] = []
     for hour, budget in hourly_budget(events, start, days):
         new_clients: list[_Client] = []

@@ -41,6 +41,19 @@ def test_same_seed_same_traffic_other_seed_other_traffic() -> None:
     assert first != other
 
 
+def test_same_seed_on_another_day_same_shape_ids_of_its_own() -> None:
+    """A demo run on a later day adds a day: none of its ids repeat the first day's."""
+    first_stats, later_stats = TrafficStats(), TrafficStats()
+    first = list(generate_requests(2_000, 1, START, seed=3, stats=first_stats))
+    later = list(generate_requests(2_000, 1, START + timedelta(days=1), seed=3, stats=later_stats))
+    assert first_stats == later_stats
+    for key in ("event_id", "session_id", "client_id"):
+        first_ids = {event[key] for event in _events(first)}
+        later_ids = {event[key] for event in _events(later)}
+        assert first_ids.isdisjoint(later_ids), key
+    assert {r.request_id for r in first}.isdisjoint(r.request_id for r in later)
+
+
 @pytest.mark.parametrize("events", [0, 1, 7, 999, 5_000])
 def test_exactly_n_distinct_events_and_retries_add_lines(events: int) -> None:
     stats = TrafficStats()
