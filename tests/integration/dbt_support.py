@@ -61,14 +61,16 @@ def dbt(*arguments: str, target_path: Path | None = None) -> None:
         raise AssertionError(f"dbt {' '.join(arguments)} failed: {failures or result.exception}")
 
 
-def dbt_result(*arguments: str, target_path: Path | None = None) -> dbtRunnerResult:
+def dbt_result(
+    *arguments: str, target_path: Path | None = None, project_dir: Path = DBT_PROJECT
+) -> dbtRunnerResult:
     """Run dbt in this process against PGDATABASE and return its result, whatever it is."""
     target_path = target_path or shared_target_path()
     return dbtRunner().invoke(
         [
             *arguments,
             "--project-dir",
-            str(DBT_PROJECT),
+            str(project_dir),
             "--profiles-dir",
             str(DBT_PROFILES),
             "--target-path",

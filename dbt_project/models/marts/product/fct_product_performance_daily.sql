@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key=['event_date', 'product_id'],
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         indexes=[
             {'columns': ['event_date', 'product_id'], 'unique': true},
             {'columns': ['product_id']},
@@ -30,7 +31,7 @@ products as (
             event_date,
             context_product_id as product_id
         from events
-        where loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
+        where loaded_at >= {{ loaded_at_window_start(this) }}
     ),
 
     renamed_pairs as (
