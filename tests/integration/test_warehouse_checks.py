@@ -139,6 +139,32 @@ def test_a_new_mart_that_declares_its_watermark_column_joins_the_checked_windows
     ) == [("fct_new",)]
 
 
+def _errors(*arguments: str) -> str:
+    """What a dbt command that must fail said: its error, or its nodes' errors."""
+    result = dbt_result(*arguments)
+    assert not result.success
+    items: Any = result.result or []  # a RunExecutionResult's node results
+    return " ".join([str(result.exception), *(str(item.message) for item in items)])
+
+
+def test_revenue_never_mixes_reporting_currencies(warehouse_db: str, raw_bucket: str) -> None:
+    """An incremental run in another reporting currency would add revenue in one currency to
+    rows in another: it stops and says to rebuild; a full refresh rebuilds every row in it."""
+    _load(raw_bucket, date(2026, 3, 2), seed=1, days_ago=0)
+    dbt("build")
+    mart = ["run", "--select", "fct_product_performance_daily"]
+    errors = _errors(*mart, "--vars", "{reporting_currency: USD}")
+    assert "holds revenue in EUR but var reporting_currency is USD" in errors
+    assert "full refresh" in errors
+
+    dbt(*mart, "--full-refresh", "--vars", "{reporting_currency: USD}")
+    currencies = query("select distinct currency from public.fct_product_performance_daily")
+    assert currencies == [("USD",)]
+
+    errors = _errors(*mart, "--vars", "{reporting_currency: usd}")
+    assert "var reporting_currency must be a three-letter ISO 4217 code in capitals" in errors
+
+
 def _load_invalid_line(bucket: str, days_ago: int) -> str:
     """Load one line that breaks the contract (a bad event_id), as if `days_ago`; its s3_key."""
     received_at = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
