@@ -40,13 +40,21 @@ select
     sum(performance.views),
     sum(performance.add_to_carts),
     sum(performance.purchases),
-    sum(performance.revenue)
+    sum(performance.revenue),
+    performance.currency
 from public.fct_product_performance_daily as performance
 left join public.dim_products as products on products.product_id = performance.product_id
 where %(first)s::date is null or performance.event_date between %(first)s and %(last)s
-group by performance.product_id, products.product_name
+-- revenue in different currencies is never added up: a product would get a row per currency
+group by performance.product_id, products.product_name, performance.currency
 order by sum(performance.views) desc, sum(performance.revenue) desc, performance.product_id
 limit 10
+"""
+
+_OTHER_CURRENCIES_SQL = """
+select coalesce(sum(purchases_in_other_currencies), 0), min(currency)
+from public.fct_product_performance_daily
+where %(first)s::date is null or event_date between %(first)s and %(last)s
 """
 
 _BUSIEST_HOURS_SQL = """
@@ -99,20 +107,32 @@ def _funnel_section(conn: connection, days: Mapping[str, date | None]) -> list[s
     ]
 
 
-def _money(value: Decimal | None) -> str:
-    return f"{value or 0:,.2f}"
+def _money(value: Decimal | None, currency: str) -> str:
+    return f"{value or 0:,.2f} {currency}"
 
 
 def _products_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
     rows = [
-        (str(name)[:40], f"{views:,}", f"{carts:,}", f"{purchases:,}", _money(revenue))
-        for _, name, views, carts, purchases, revenue in _rows(conn, _TOP_PRODUCTS_SQL, days)
+        (str(name)[:40], f"{views:,}", f"{carts:,}", f"{purchases:,}", _money(revenue, currency))
+        for _, name, views, carts, purchases, revenue, currency in _rows(
+            conn, _TOP_PRODUCTS_SQL, days
+        )
     ]
     if not rows:
         return ["Top products: none yet"]
+    [(other_currencies, currency)] = _rows(conn, _OTHER_CURRENCIES_SQL, days)
+    note = (
+        [
+            f"{other_currencies:,} purchase events in other currencies than {currency}"
+            " are not in revenue"
+        ]
+        if other_currencies
+        else []
+    )
     return [
-        "Top 10 products by views",
+        "Top 10 products by views (views, carts and purchases are event counts)",
         *_table(("product", "views", "carts", "purchases", "revenue"), rows),
+        *note,
     ]
 
 

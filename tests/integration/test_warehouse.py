@@ -402,6 +402,9 @@ def test_the_demo_summary_reads_the_marts(built: Built) -> None:
     )[0][0]
     assert top[:40] in report
     assert len(report.split("5 busiest hours (UTC)")[1].strip().splitlines()) == 6
+    # revenue says its currency; the USD purchase is reported apart, not summed into it
+    assert " EUR" in report.split("Top 10 products")[1].splitlines()[3]
+    assert "1 purchase events in other currencies than EUR are not in revenue" in report
 
 
 def test_every_model_and_column_is_described(built: Built) -> None:
