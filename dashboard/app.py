@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -395,48 +396,131 @@ def health_page(conn: connection) -> ui.Tag:
     )
 
 
-# ---------------------------------------------------------------- UI
+# ---------------------------------------------------------------- the pages, in one table
 
 
-def _initial_state() -> tuple[DateRange, list[str], list[str]]:
-    """Default dates (the range with data, else today) and the Products filters' choices."""
-    today = datetime.now(UTC).date()
-    try:
-        with queries.warehouse() as conn:
-            dates = queries.data_date_range(conn) or DateRange(today, today)
-            return dates, queries.product_categories(conn), queries.product_brands(conn)
-    except (WarehouseUnreachableError, MartsNotBuiltError):
-        return DateRange(today, today), [], []
+class Choices:
+    """What the person chose (sidebar and page controls), read when a page asks: a page
+    re-renders only when an input it read changes."""
+
+    def __init__(self, input: Inputs) -> None:
+        self._input = input
+
+    def dates(self) -> DateRange | None:
+        start, end = self._input.dates()
+        if start is None or end is None:
+            return None
+        return DateRange(start, end)
+
+    def product_filter(self) -> ProductFilter:
+        return ProductFilter(
+            category=self._input.category() or None, brand=self._input.brand() or None
+        )
+
+    def rank_by(self) -> queries.ProductMetric:
+        chosen = self._input.rank_by()
+        return next((metric for metric in queries.PRODUCT_METRICS if metric == chosen), "views")
+
+
+@dataclass(frozen=True)
+class StartState:
+    """What the page starts with: the default dates and the Products filters' choices."""
+
+    dates: DateRange
+    categories: list[str]
+    brands: list[str]
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str  # the tab's name
+    output_id: str  # the Shiny output the page is drawn in
+    # Draws the page. A dated page is called with the sidebar's dates, checked; an undated
+    # one (it shows the whole warehouse) with None.
+    build: Callable[[connection, DateRange | None, Choices], ui.Tag]
+    dated: bool = True
+    # Inputs of the page's own, above it.
+    controls: Callable[[StartState], ui.Tag] | None = None
+
+
+def _dated(
+    build: Callable[[connection, DateRange, Choices], ui.Tag],
+) -> Callable[[connection, DateRange | None, Choices], ui.Tag]:
+    def build_with_dates(conn: connection, dates: DateRange | None, choices: Choices) -> ui.Tag:
+        if dates is None:
+            raise ValueError("a dated page was drawn without dates")
+        return build(conn, dates, choices)
+
+    return build_with_dates
 
 
 def _choices(values: Sequence[str], everything: str) -> dict[str, str]:
     return {ALL: everything} | {value: value for value in values}
 
 
+def product_controls(start: StartState) -> ui.Tag:
+    return ui.layout_columns(
+        ui.input_select("category", "Category", _choices(start.categories, "All categories")),
+        ui.input_select("brand", "Brand", _choices(start.brands, "All brands")),
+        ui.input_select("rank_by", "Rank by", {str(k): v for k, v in charts.METRIC_LABELS.items()}),
+        col_widths=(4, 4, 4),
+    )
+
+
+PAGES = (
+    Page("Funnel", "funnel", _dated(lambda conn, dates, _: funnel_page(conn, dates))),
+    Page(
+        "Products",
+        "products",
+        _dated(
+            lambda conn, dates, choices: products_page(
+                conn, dates, choices.product_filter(), choices.rank_by()
+            )
+        ),
+        controls=product_controls,
+    ),
+    Page("Activity", "activity", _dated(lambda conn, dates, _: activity_page(conn, dates))),
+    Page("Data health", "health", lambda conn, _dates, _choices: health_page(conn), dated=False),
+)
+
+
+# ---------------------------------------------------------------- UI
+
+
+def _start_state() -> StartState:
+    """Default dates (the range with data, else today) and the Products filters' choices."""
+    today = datetime.now(UTC).date()
+    try:
+        with queries.warehouse() as conn:
+            return StartState(
+                queries.data_date_range(conn) or DateRange(today, today),
+                queries.product_categories(conn),
+                queries.product_brands(conn),
+            )
+    except (WarehouseUnreachableError, MartsNotBuiltError):
+        return StartState(DateRange(today, today), [], [])
+
+
 def app_ui(request: Request) -> ui.Tag:
     """Built per page load, so the date range defaults to the data there is now."""
-    dates, categories, brands = _initial_state()
-    return ui.page_navbar(
-        ui.nav_panel("Funnel", ui.output_ui("funnel")),
+    start = _start_state()
+    panels = [
         ui.nav_panel(
-            "Products",
-            ui.layout_columns(
-                ui.input_select("category", "Category", _choices(categories, "All categories")),
-                ui.input_select("brand", "Brand", _choices(brands, "All brands")),
-                ui.input_select(
-                    "rank_by", "Rank by", {str(k): v for k, v in charts.METRIC_LABELS.items()}
-                ),
-                col_widths=(4, 4, 4),
-            ),
-            ui.output_ui("products"),
-        ),
-        ui.nav_panel("Activity", ui.output_ui("activity")),
-        ui.nav_panel("Data health", ui.output_ui("health")),
+            page.title,
+            *([page.controls(start)] if page.controls else []),
+            ui.output_ui(page.output_id),
+        )
+        for page in PAGES
+    ]
+    return ui.page_navbar(
+        *panels,
         title=TITLE,
         id="page",
         window_title=TITLE,
         sidebar=ui.sidebar(
-            ui.input_date_range("dates", "Dates (UTC)", start=dates.start, end=dates.end),
+            ui.input_date_range(
+                "dates", "Dates (UTC)", start=start.dates.start, end=start.dates.end
+            ),
             ui.input_action_button("all_dates", "All dates", class_="btn-sm"),
             ui.output_ui("data_note"),
             width=270,
@@ -448,21 +532,26 @@ def app_ui(request: Request) -> ui.Tag:
 # ---------------------------------------------------------------- server
 
 
-def server(input: Inputs, output: Outputs, session: Session) -> None:
-    @reactive.calc
-    def chosen_dates() -> DateRange | None:
-        start, end = input.dates()
-        if start is None or end is None:
-            return None
-        return DateRange(start, end)
+def _render_page(page: Page, choices: Choices) -> ui.Tag:
+    if not page.dated:
+        return _guarded(lambda conn: page.build(conn, None, choices))
+    dates = choices.dates()
+    if dates is None:
+        return empty_state("Choose a start and an end date in the sidebar.")
+    if dates.start > dates.end:
+        return empty_state("The start date is after the end date: swap them in the sidebar.")
+    return _guarded(lambda conn: page.build(conn, dates, choices))
 
-    def dated(build: Callable[[connection, DateRange], ui.Tag]) -> ui.Tag:
-        dates = chosen_dates()
-        if dates is None:
-            return empty_state("Choose a start and an end date in the sidebar.")
-        if dates.start > dates.end:
-            return empty_state("The start date is after the end date: swap them in the sidebar.")
-        return _guarded(lambda conn: build(conn, dates))
+
+def server(input: Inputs, output: Outputs, session: Session) -> None:
+    choices = Choices(input)
+
+    for page in PAGES:
+        # One output per page, named by the table: the default argument binds this page.
+        def render_page(page: Page = page) -> ui.Tag:
+            return _render_page(page, choices)
+
+        output(id=page.output_id)(render.ui(render_page))
 
     @render.ui
     def data_note() -> ui.Tag:
@@ -507,27 +596,6 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
             return
         selected = input.brand() if input.brand() in brands else ALL
         ui.update_select("brand", choices=_choices(brands, "All brands"), selected=selected)
-
-    @render.ui
-    def funnel() -> ui.Tag:
-        return dated(funnel_page)
-
-    @render.ui
-    def products() -> ui.Tag:
-        where = ProductFilter(category=input.category() or None, brand=input.brand() or None)
-        chosen = input.rank_by()
-        by: queries.ProductMetric = next(
-            (metric for metric in queries.PRODUCT_METRICS if metric == chosen), "views"
-        )
-        return dated(lambda conn, dates: products_page(conn, dates, where, by))
-
-    @render.ui
-    def activity() -> ui.Tag:
-        return dated(activity_page)
-
-    @render.ui
-    def health() -> ui.Tag:
-        return _guarded(health_page)
 
 
 def create_app() -> App:

@@ -13,6 +13,7 @@ import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from clickstream.contract import EVENT_NAMES
 from dashboard.queries import (
     ActiveDay,
     EventCount,
@@ -33,14 +34,14 @@ STEP_LABELS = {
     "checkout": "Checkout",
     "purchase": "Purchase",
 }
-EVENT_COLOURS = {
-    "page_view": "#4c78a8",
-    "product_view": "#72b7b2",
-    "add_to_cart": "#54a24b",
-    "remove_from_cart": "#e45756",
-    "checkout": "#f58518",
-    "purchase": "#b279a2",
-}
+# One colour per event name of the contract, in its order.
+EVENT_COLOURS = dict(
+    zip(
+        EVENT_NAMES,
+        ("#4c78a8", "#72b7b2", "#54a24b", "#e45756", "#f58518", "#b279a2"),
+        strict=True,
+    )
+)
 METRIC_LABELS: dict[ProductMetric, str] = {
     "views": "Views",
     "add_to_carts": "Add-to-carts",
@@ -184,22 +185,11 @@ def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
     ordered = list(reversed(loads))  # oldest first, left to right
     when = [load.loaded_at.strftime("%m-%d %H:%M:%S") for load in ordered]
     figure = go.Figure()
-    figure.add_trace(
-        go.Bar(
-            x=when,
-            y=[ld.lines_loaded for ld in ordered],
-            name="lines loaded",
-            marker_color="#4c78a8",
-        )
-    )
-    figure.add_trace(
-        go.Bar(
-            x=when,
-            y=[ld.lines_rejected for ld in ordered],
-            name="lines rejected",
-            marker_color="#e45756",
-        )
-    )
+    for name, colour, values in (
+        ("lines loaded", "#4c78a8", [load.lines_loaded for load in ordered]),
+        ("lines rejected", "#e45756", [load.lines_rejected for load in ordered]),
+    ):
+        figure.add_trace(go.Bar(x=when, y=values, name=name, marker_color=colour))
     figure.update_xaxes(type="category", tickangle=-30, automargin=True)
     figure.update_layout(barmode="group")
     return _layout(figure, height=300, title="Recent loads (UTC)")

@@ -27,14 +27,6 @@ from clickstream.warehouse import connect
 # A dashboard query that runs longer than this is a bug: fail instead of hanging the page.
 STATEMENT_TIMEOUT_MS = 15_000
 FUNNEL_STEPS = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
-EVENT_NAMES = (
-    "page_view",
-    "product_view",
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout",
-    "purchase",
-)
 ProductMetric = Literal["views", "add_to_carts", "purchases", "revenue"]
 PRODUCT_METRICS: tuple[ProductMetric, ...] = ("views", "add_to_carts", "purchases", "revenue")
 
@@ -235,16 +227,13 @@ _PRODUCT_FILTER_SQL = """
 """
 
 
-@dataclass(frozen=True)
-class ProductTotals:
-    products: int
+class _ProductRates:
+    """The rates of a set of product events, from its counts summed over the range (the
+    mart's daily rates are not averaged)."""
+
     views: int
     add_to_carts: int
-    removes: int
-    checkouts: int
     purchases: int
-    units: int
-    revenue: Decimal
 
     @property
     def view_to_cart_rate(self) -> float | None:
@@ -253,6 +242,18 @@ class ProductTotals:
     @property
     def cart_to_purchase_rate(self) -> float | None:
         return _rate(self.purchases, self.add_to_carts)
+
+
+@dataclass(frozen=True)
+class ProductTotals(_ProductRates):
+    products: int
+    views: int
+    add_to_carts: int
+    removes: int
+    checkouts: int
+    purchases: int
+    units: int
+    revenue: Decimal
 
 
 def product_totals(conn: connection, dates: DateRange, where: ProductFilter) -> ProductTotals:
@@ -278,7 +279,7 @@ def product_totals(conn: connection, dates: DateRange, where: ProductFilter) -> 
 
 
 @dataclass(frozen=True)
-class ProductRow:
+class ProductRow(_ProductRates):
     product_id: str
     product_name: str | None
     category: str | None
@@ -288,14 +289,6 @@ class ProductRow:
     purchases: int
     units: int
     revenue: Decimal
-
-    @property
-    def view_to_cart_rate(self) -> float | None:
-        return _rate(self.add_to_carts, self.views)
-
-    @property
-    def cart_to_purchase_rate(self) -> float | None:
-        return _rate(self.purchases, self.add_to_carts)
 
 
 def top_products(
@@ -377,25 +370,23 @@ class EventCount:
     events: int
 
 
-def events_per_hour(conn: connection, dates: DateRange) -> list[EventCount]:
-    rows = _rows(
-        conn,
-        """
-        select event_hour, event_name, events
-        from public.fct_activity_hourly
-        where event_hour >= %(start_at)s and event_hour < %(end_before)s
-        order by event_hour, event_name
-        """,
-        dates.params(),
-    )
-    return [EventCount(row[0], row[1], int(row[2])) for row in rows]
+# The ways the Activity page slices fct_activity_hourly: fixed SQL expressions, never input.
+_BY_HOUR = "event_hour"
+_BY_EVENT_NAME = "event_name"
+_BY_DATE = "(event_hour at time zone 'UTC')::date"
+_BY_WEEKDAY = "extract(isodow from event_hour at time zone 'UTC')::int"
+_BY_HOUR_OF_DAY = "extract(hour from event_hour at time zone 'UTC')::int"
 
 
-def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
+def _hourly_events(
+    conn: connection, dates: DateRange, first: str, second: str
+) -> list[tuple[Any, Any, int]]:
+    """fct_activity_hourly's events in the range, summed by two of the _BY_ expressions and
+    ordered by them. The one query every Activity chart of event counts reads."""
     rows = _rows(
         conn,
-        """
-        select (event_hour at time zone 'UTC')::date as event_date, event_name, sum(events)
+        f"""
+        select {first}, {second}, sum(events)
         from public.fct_activity_hourly
         where event_hour >= %(start_at)s and event_hour < %(end_before)s
         group by 1, 2
@@ -403,7 +394,17 @@ def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
         """,
         dates.params(),
     )
-    return [EventCount(row[0], row[1], int(row[2])) for row in rows]
+    return [(row[0], row[1], int(row[2])) for row in rows]
+
+
+def events_per_hour(conn: connection, dates: DateRange) -> list[EventCount]:
+    rows = _hourly_events(conn, dates, _BY_HOUR, _BY_EVENT_NAME)
+    return [EventCount(*row) for row in rows]
+
+
+def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
+    rows = _hourly_events(conn, dates, _BY_DATE, _BY_EVENT_NAME)
+    return [EventCount(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -415,21 +416,8 @@ class HeatmapCell:
 
 def weekly_heatmap(conn: connection, dates: DateRange) -> list[HeatmapCell]:
     """Events by UTC hour of day by day of week, every event name together."""
-    rows = _rows(
-        conn,
-        """
-        select
-            extract(isodow from event_hour at time zone 'UTC')::int,
-            extract(hour from event_hour at time zone 'UTC')::int,
-            sum(events)
-        from public.fct_activity_hourly
-        where event_hour >= %(start_at)s and event_hour < %(end_before)s
-        group by 1, 2
-        order by 1, 2
-        """,
-        dates.params(),
-    )
-    return [HeatmapCell(row[0], row[1], int(row[2])) for row in rows]
+    rows = _hourly_events(conn, dates, _BY_WEEKDAY, _BY_HOUR_OF_DAY)
+    return [HeatmapCell(*row) for row in rows]
 
 
 @dataclass(frozen=True)
