@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 
 from psycopg2.extensions import connection
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
@@ -69,12 +68,18 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def plural(value: int, noun: str) -> str:
+    """'1 purchase event', '3 purchase events'."""
+    return f"{count(value)} {noun}{'' if value == 1 else 's'}"
+
+
 def percent(value: float | None) -> str:
     return MISSING if value is None else f"{value:.1%}"
 
 
-def money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+def money(value: queries.Money) -> str:
+    """An amount with its currency (ISO 4217 code): EUR 1,234.50."""
+    return f"{value.currency} {value.amount:,.2f}"
 
 
 def age(delta: timedelta | None) -> str:
@@ -115,8 +120,8 @@ def kpi_row(*boxes: ui.Tag) -> ui.Tag:
     return ui.layout_column_wrap(*boxes, width="170px", fill=False, gap="0.75rem")
 
 
-def chart_card(title: str, html: str) -> ui.Tag:
-    return ui.card(ui.card_header(title), ui.HTML(html), full_screen=True)
+def chart_card(title: str, content: ui.TagChild) -> ui.Tag:
+    return ui.card(ui.card_header(title), content, full_screen=True)
 
 
 def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> ui.Tag:
@@ -159,6 +164,39 @@ def _no_rows_in_range(what: str, dates: DateRange) -> ui.Tag:
     )
 
 
+# ---------------------------------------------------------------- page notes
+
+
+def note(note_id: str, text: str) -> ui.Tag:
+    """A sentence that explains what a page shows (or leaves out), for people and tests."""
+    return ui.p(text, id=note_id, class_="small text-muted mb-2")
+
+
+def _day_list(days: Sequence[tuple[date, int]], what: str) -> str:
+    return ", ".join(f"{day:%Y-%m-%d} ({count(size)} {what})" for day, size in days)
+
+
+def partial_days_note(days: Sequence[tuple[date, int]], what: str, left_out_of: str) -> ui.Tag:
+    return note(
+        "partial-days",
+        f"Partial {'day' if len(days) == 1 else 'days'}, left out of {left_out_of}: "
+        f"{_day_list(days, what)}. A day is partial when it has under "
+        f"{queries.PARTIAL_DAY_SHARE:.0%} of the busiest day's {what}: a few late or "
+        "clock-skewed events, or the first or last hours of the data.",
+    )
+
+
+def one_day_note(note_id: str, day: date, what: str) -> ui.Tag:
+    return ui.div(
+        ui.p(
+            f"One day only ({day:%Y-%m-%d}): a trend by day needs two full days or more, so {what}",
+            id=note_id,
+            class_="mb-0",
+        ),
+        class_="alert alert-info",
+    )
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -166,8 +204,36 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
     summary = queries.funnel_summary(conn, dates)
     if summary.sessions == 0:
         return _no_rows_in_range("sessions", dates)
-    days = queries.funnel_daily(conn, dates)
+    full_days, partial_days = queries.split_partial_days(
+        queries.funnel_daily(conn, dates), lambda day: day.sessions
+    )
     by_step = {step.step: step for step in summary.steps}
+    trend: ui.TagChild
+    if len(full_days) < 2:
+        trend = one_day_note(
+            "trend-note",
+            full_days[0].session_date,
+            "this range has no conversion trend: the day's rates are the figures above.",
+        )
+    else:
+        trend = ui.HTML(
+            charts.to_html(charts.conversion_trend_figure(full_days), "chart-conversion")
+        )
+    notes = [
+        note(
+            "purchase-note",
+            "Sessions with a purchase: sessions that contain at least one purchase event. "
+            "The Products page counts purchase events and the units they bought.",
+        )
+    ]
+    if partial_days:
+        notes.append(
+            partial_days_note(
+                [(day.session_date, day.sessions) for day in partial_days],
+                "sessions",
+                "the conversion trend",
+            )
+        )
     return ui.div(
         kpi_row(
             kpi("sessions", "Sessions", count(summary.sessions)),
@@ -181,15 +247,12 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
             kpi("checkout-rate", "Cart → checkout", percent(by_step["checkout"].step_rate)),
             kpi("purchase-rate", "Checkout → purchase", percent(by_step["purchase"].step_rate)),
         ),
+        *notes,
         ui.layout_columns(
             chart_card(
-                "Funnel",
-                charts.to_html(charts.funnel_figure(summary), "chart-funnel"),
+                "Funnel", ui.HTML(charts.to_html(charts.funnel_figure(summary), "chart-funnel"))
             ),
-            chart_card(
-                "Conversion trend",
-                charts.to_html(charts.conversion_trend_figure(days), "chart-conversion"),
-            ),
+            chart_card("Conversion trend", trend),
             col_widths=(5, 7),
         ),
         ui.card(
@@ -211,6 +274,40 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
     )
 
 
+def _revenue_kpis(revenue: Sequence[queries.Money]) -> list[ui.Tag]:
+    """One box for the revenue, or one per currency: amounts in two currencies never add up."""
+    if len(revenue) == 1:
+        return [kpi("revenue", "Revenue", money(revenue[0]))]
+    return [
+        kpi(f"revenue-{amount.currency.lower()}", f"Revenue in {amount.currency}", money(amount))
+        for amount in revenue
+    ]
+
+
+def _currency_notes(totals: queries.ProductTotals, ranked: str | None) -> list[ui.Tag]:
+    notes = []
+    currencies = [amount.currency for amount in totals.revenue]
+    if len(currencies) > 1:
+        notes.append(
+            note(
+                "currency-note",
+                f"Revenue is in {len(currencies)} currencies in these dates "
+                f"({', '.join(currencies)}): each is shown on its own, never added up; "
+                f"ranking by revenue uses {ranked}, the latest day's currency.",
+            )
+        )
+    if totals.purchases_in_other_currencies:
+        notes.append(
+            note(
+                "other-currency-note",
+                f"{plural(totals.purchases_in_other_currencies, 'purchase event')} in "
+                f"another currency than {' or '.join(currencies)}: not in the revenue, whose "
+                "amounts are never converted.",
+            )
+        )
+    return notes
+
+
 def products_page(
     conn: connection, dates: DateRange, where: ProductFilter, by: queries.ProductMetric
 ) -> ui.Tag:
@@ -218,19 +315,28 @@ def products_page(
     if totals.products == 0:
         return _no_rows_in_range("product events for these filters", dates)
     top = queries.top_products(conn, dates, where, by=by, limit=15)
+    ranked_currency = top[0].ranked_revenue.currency if top else None
     return ui.div(
         kpi_row(
             kpi("products", "Products seen", count(totals.products)),
             kpi("views", "Views", count(totals.views)),
             kpi("add-to-carts", "Add-to-carts", count(totals.add_to_carts)),
-            kpi("purchases", "Purchases", count(totals.purchases)),
-            kpi("revenue", "Revenue", money(totals.revenue)),
+            kpi("purchases", "Purchase events", count(totals.purchases)),
+            kpi("units", "Units", count(totals.units)),
+            *_revenue_kpis(totals.revenue),
             kpi("view-to-cart", "View → cart", percent(totals.view_to_cart_rate)),
             kpi("cart-to-purchase", "Cart → purchase", percent(totals.cart_to_purchase_rate)),
         ),
+        note(
+            "purchase-note",
+            "Purchase events: purchase events of these products (one per product in an "
+            "order); units: the quantity they bought. Sessions with a purchase are on the "
+            "Funnel page.",
+        ),
+        *_currency_notes(totals, ranked_currency),
         chart_card(
             f"Top {len(top)} products by {charts.METRIC_LABELS[by].lower()}",
-            charts.to_html(charts.top_products_figure(top, by), "chart-top-products"),
+            ui.HTML(charts.to_html(charts.top_products_figure(top, by), "chart-top-products")),
         ),
         ui.card(
             ui.card_header("Top products"),
@@ -242,7 +348,7 @@ def products_page(
                     "brand",
                     "views",
                     "add-to-carts",
-                    "purchases",
+                    "purchase events",
                     "units",
                     "revenue",
                     "view → cart",
@@ -257,7 +363,7 @@ def products_page(
                         count(row.add_to_carts),
                         count(row.purchases),
                         count(row.units),
-                        money(row.revenue),
+                        " · ".join(money(amount) for amount in row.revenue) or MISSING,
                         percent(row.view_to_cart_rate),
                         percent(row.cart_to_purchase_rate),
                     )
@@ -268,19 +374,73 @@ def products_page(
     )
 
 
+def _activity_charts(
+    conn: connection, dates: DateRange, full_days: Sequence[queries.ActiveDay]
+) -> list[ui.Tag]:
+    hourly = queries.events_per_hour(conn, dates)
+    if len(full_days) < 2:
+        # One day: a single bar, dot and heatmap row say nothing; its hours do.
+        day = full_days[0]
+        return [
+            one_day_note(
+                "one-day-note",
+                day.event_date,
+                "the day is shown hour by hour. Its active users: "
+                f"{count(day.users)} ({count(day.logged_in_users)} logged in), "
+                f"sessions: {count(day.sessions)}.",
+            ),
+            chart_card(
+                "Events per hour",
+                ui.HTML(
+                    charts.to_html(
+                        charts.events_per_hour_figure(hourly, bars_over=dates), "chart-hourly"
+                    )
+                ),
+            ),
+        ]
+    daily = queries.events_per_day(conn, dates)
+    heatmap = queries.weekly_heatmap(conn, dates)
+    return [
+        ui.layout_columns(
+            chart_card(
+                "Events per hour",
+                ui.HTML(charts.to_html(charts.events_per_hour_figure(hourly), "chart-hourly")),
+            ),
+            chart_card(
+                "Events per day",
+                ui.HTML(charts.to_html(charts.events_per_day_figure(daily), "chart-daily")),
+            ),
+            chart_card(
+                "Hour of day \u00d7 day of week",
+                ui.HTML(charts.to_html(charts.heatmap_figure(heatmap), "chart-heatmap")),
+            ),
+            chart_card(
+                "Active users and sessions",
+                ui.HTML(charts.to_html(charts.active_days_figure(full_days), "chart-active")),
+            ),
+            col_widths=(6, 6, 6, 6),
+        )
+    ]
+
+
 def activity_page(conn: connection, dates: DateRange) -> ui.Tag:
     days = queries.active_days(conn, dates)
     if not days:
         return _no_rows_in_range("events", dates)
-    hourly = queries.events_per_hour(conn, dates)
-    daily = queries.events_per_day(conn, dates)
-    heatmap = queries.weekly_heatmap(conn, dates)
-    events = sum(day.events for day in days)
-    peak = max(days, key=lambda day: (day.users, day.event_date))
+    full_days, partial_days = queries.split_partial_days(days, lambda day: day.events)
+    peak = max(full_days, key=lambda day: (day.users, day.event_date))
+    partial_note = (
+        "1 partial day" if len(partial_days) == 1 else f"{len(partial_days)} partial days"
+    )
     return ui.div(
         kpi_row(
-            kpi("events", "Events", count(events)),
-            kpi("days", "Days with events", count(len(days))),
+            kpi("events", "Events", count(sum(day.events for day in days))),
+            kpi(
+                "days",
+                "Full days",
+                count(len(full_days)),
+                f"and {partial_note}" if partial_days else None,
+            ),
             kpi(
                 "peak-users",
                 "Most active users in a day",
@@ -289,108 +449,106 @@ def activity_page(conn: connection, dates: DateRange) -> ui.Tag:
             ),
             kpi(
                 "daily-sessions",
-                "Sessions per day (mean)",
-                count(round(sum(d.sessions for d in days) / len(days))),
+                "Sessions per full day (mean)",
+                count(round(sum(day.sessions for day in full_days) / len(full_days))),
             ),
             kpi("new-clients", "New clients", count(sum(day.new_clients for day in days))),
         ),
-        ui.layout_columns(
-            chart_card(
-                "Events per hour",
-                charts.to_html(charts.events_per_hour_figure(hourly), "chart-hourly"),
-            ),
-            chart_card(
-                "Events per day",
-                charts.to_html(charts.events_per_day_figure(daily), "chart-daily"),
-            ),
-            col_widths=(6, 6),
+        *(
+            [
+                partial_days_note(
+                    [(day.event_date, day.events) for day in partial_days],
+                    "events",
+                    "the full days, the mean and the users and sessions chart",
+                )
+            ]
+            if partial_days
+            else []
         ),
-        ui.layout_columns(
-            chart_card(
-                "Hour of day \u00d7 day of week",
-                charts.to_html(charts.heatmap_figure(heatmap), "chart-heatmap"),
-            ),
-            chart_card(
-                "Active users and sessions",
-                charts.to_html(charts.active_days_figure(days), "chart-active"),
-            ),
-            col_widths=(6, 6),
+        *_activity_charts(conn, dates, full_days),
+    )
+
+
+def freshness_banner(health: queries.DataHealth) -> ui.Tag:
+    fresh = health.load_age is not None and health.load_age <= FRESHNESS_LIMIT
+    text = (
+        f"Fresh: the last load was {age(health.load_age)}."
+        if fresh
+        else f"Stale: the last load was {age(health.load_age)}; the loader runs hourly, so the "
+        "pipeline may be stopped."
+    )
+    return ui.div(
+        ui.p(text, class_="mb-0", id="freshness"),
+        class_=f"alert {'alert-success' if fresh else 'alert-warning'}",
+    )
+
+
+def health_kpis(health: queries.DataHealth) -> ui.Tag:
+    last = health.last_load
+    return kpi_row(
+        kpi(
+            "last-load",
+            "Last load (UTC)",
+            utc(last.loaded_at if last else None),
+            age(health.load_age),
+            moment=True,
         ),
+        kpi("latest-event", "Latest event hour (UTC)", utc(health.latest_event_at), moment=True),
+        kpi("objects", "Raw objects loaded", count(health.objects_loaded)),
+        kpi("lines-loaded", "Raw lines loaded", count(health.lines_loaded)),
+        kpi("valid", "Valid events", count(health.valid_events)),
+        kpi("invalid", "Invalid events", count(health.invalid_events)),
+        kpi("duplicates", "Duplicates dropped", count(health.duplicate_events)),
+        kpi(
+            "rejected",
+            "Rejected lines",
+            count(health.lines_rejected),
+            f"{plural(health.rejected_events, 'reason')} recorded",
+        ),
+    )
+
+
+def recent_loads(loads: Sequence[queries.LoadRun]) -> ui.Tag:
+    """The loader's last runs, as a chart and a table; a run that found no new object too."""
+    if not loads:
+        return empty_state("Nothing has been loaded yet.")
+    return ui.layout_columns(
+        chart_card(
+            "Lines per loader run",
+            ui.HTML(charts.to_html(charts.loads_figure(loads), "chart-loads")),
+        ),
+        ui.card(
+            ui.card_header(f"Last {len(loads)} loader runs"),
+            table(
+                "loads-table",
+                ("loaded at (UTC)", "objects", "lines loaded", "lines rejected"),
+                [
+                    (
+                        utc(load.loaded_at),
+                        "0 (nothing new)" if load.objects == 0 else count(load.objects),
+                        count(load.lines_loaded),
+                        count(load.lines_rejected),
+                    )
+                    for load in loads
+                ],
+            ),
+        ),
+        col_widths=(6, 6),
     )
 
 
 def health_page(conn: connection) -> ui.Tag:
     health = queries.data_health(conn)
-    last = health.last_load
-    fresh = health.load_age is not None and health.load_age <= FRESHNESS_LIMIT
-    freshness = ui.div(
-        ui.p(
-            (
-                f"Fresh: the last load was {age(health.load_age)}."
-                if fresh
-                else f"Stale: the last load was {age(health.load_age)}; the loader runs "
-                "hourly, so the pipeline may be stopped."
-            ),
-            class_="mb-0",
-            id="freshness",
-        ),
-        class_=f"alert {'alert-success' if fresh else 'alert-warning'}",
-    )
     return ui.div(
-        freshness,
-        kpi_row(
-            kpi(
-                "last-load",
-                "Last load (UTC)",
-                utc(last.loaded_at if last else None),
-                age(health.load_age),
-                moment=True,
-            ),
-            kpi(
-                "latest-event", "Latest event hour (UTC)", utc(health.latest_event_at), moment=True
-            ),
-            kpi("objects", "Raw objects loaded", count(health.objects_loaded)),
-            kpi("lines-loaded", "Raw lines loaded", count(health.lines_loaded)),
-            kpi("valid", "Valid events", count(health.valid_events)),
-            kpi("invalid", "Invalid events", count(health.invalid_events)),
-            kpi("duplicates", "Duplicates dropped", count(health.duplicate_events)),
-            kpi(
-                "rejected",
-                "Rejected lines",
-                count(health.lines_rejected),
-                f"{count(health.rejected_events)} reasons recorded",
-            ),
-        ),
-        ui.layout_columns(
-            chart_card(
-                "Recent loads",
-                charts.to_html(charts.loads_figure(health.recent_loads), "chart-loads"),
-            )
-            if health.recent_loads
-            else empty_state("Nothing has been loaded yet."),
-            ui.card(
-                ui.card_header("Recent loads"),
-                table(
-                    "loads-table",
-                    ("loaded at", "objects", "lines loaded", "lines rejected"),
-                    [
-                        (
-                            utc(load.loaded_at),
-                            count(load.objects),
-                            count(load.lines_loaded),
-                            count(load.lines_rejected),
-                        )
-                        for load in health.recent_loads
-                    ],
-                ),
-            ),
-            col_widths=(6, 6),
-        ),
+        freshness_banner(health),
+        health_kpis(health),
+        recent_loads(health.recent_loads),
         ui.p(
             "Raw lines loaded = valid events + invalid events + duplicates dropped. "
             "Rejected lines never became raw lines (unreadable objects or lines); their reasons "
-            "are in staging.rejected_events. This page covers the whole warehouse, not the "
-            "date range.",
+            "are in staging.rejected_events. A run that found no new object shows as "
+            "\u201c0 (nothing new)\u201d. This page covers the whole warehouse, not the date "
+            "range.",
             class_="text-muted small",
         ),
     )
@@ -488,12 +646,14 @@ PAGES = (
 
 
 def _start_state() -> StartState:
-    """Default dates (the range with data, else today) and the Products filters' choices."""
+    """Default dates (the days with data, partial days at the ends left out; else today) and
+    the Products filters' choices."""
     today = datetime.now(UTC).date()
     try:
         with queries.warehouse() as conn:
+            dates = queries.data_dates(conn)
             return StartState(
-                queries.data_date_range(conn) or DateRange(today, today),
+                dates.default if dates else DateRange(today, today),
                 queries.product_categories(conn),
                 queries.product_brands(conn),
             )
@@ -532,6 +692,22 @@ def app_ui(request: Request) -> ui.Tag:
 # ---------------------------------------------------------------- server
 
 
+def describe_data(dates: queries.DataDates | None) -> ui.Tag:
+    """The sidebar's sentence about the data there is."""
+    if dates is None:
+        return ui.p(NO_EVENTS_MESSAGE, class_="small text-muted")
+    every = dates.every_day
+    text = f"Events from {every.start:%Y-%m-%d} to {every.end:%Y-%m-%d}."
+    left_out = dates.left_out_of_default
+    if left_out:
+        days = _day_list([(day.event_date, day.events) for day in left_out], "events")
+        text += (
+            f" Left out of the starting dates as partial (late or clock-skewed events): {days};"
+            f" \u201cAll dates\u201d takes {'it' if len(left_out) == 1 else 'them'} in."
+        )
+    return ui.p(text + " All dates and hours are UTC.", class_="small text-muted", id="data-range")
+
+
 def _render_page(page: Page, choices: Choices) -> ui.Tag:
     if not page.dated:
         return _guarded(lambda conn: page.build(conn, None, choices))
@@ -555,21 +731,10 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
 
     @render.ui
     def data_note() -> ui.Tag:
-        def note(conn: connection) -> ui.Tag:
-            dates = queries.data_date_range(conn)
-            if dates is None:
-                return ui.p(NO_EVENTS_MESSAGE, class_="small text-muted")
-            return ui.p(
-                f"Events from {dates.start:%Y-%m-%d} to {dates.end:%Y-%m-%d}. "
-                "All dates and hours are UTC.",
-                class_="small text-muted",
-                id="data-range",
-            )
-
         input.all_dates()  # re-read when asked for every date
         try:
             with queries.warehouse() as conn:
-                return note(conn)
+                return describe_data(queries.data_dates(conn))
         except (WarehouseUnreachableError, MartsNotBuiltError):
             # The page itself says why in full.
             return ui.p("No data to show.", class_="small text-muted", id="data-range")

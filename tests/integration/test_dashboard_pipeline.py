@@ -19,7 +19,7 @@ from clickstream.dbt_cli import run_dbt
 from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
 from dashboard import app, queries
-from dashboard.queries import DateRange, ProductFilter
+from dashboard.queries import DateRange, Money, ProductFilter
 from extract_load.loader import load_new_objects
 
 pytestmark = pytest.mark.slow
@@ -174,12 +174,16 @@ def test_products_come_out_of_dbt_as_counted(built: connection) -> None:
     totals = queries.product_totals(built, BOTH_DAYS, ProductFilter())
     assert (totals.products, totals.views, totals.add_to_carts) == (2, 4, 3)
     assert (totals.removes, totals.purchases, totals.units) == (1, 2, 3)
-    assert totals.revenue == Decimal("940.00")
+    # Every order was in EUR, dbt's default reporting currency.
+    assert totals.revenue == (Money("EUR", Decimal("940.00")),)
+    assert totals.purchases_in_other_currencies == 0
     top = queries.top_products(built, BOTH_DAYS, ProductFilter(), by="revenue")
-    assert [(row.product_id, row.revenue, row.units) for row in top] == [
-        ("laptop-1", Decimal("900.00"), 1),
-        ("mouse-1", Decimal("40.00"), 2),
+    assert [(row.product_id, row.ranked_revenue, row.units) for row in top] == [
+        ("laptop-1", Money("EUR", Decimal("900.00")), 1),
+        ("mouse-1", Money("EUR", Decimal("40.00")), 2),
     ]
+    page = str(app.products_page(built, BOTH_DAYS, ProductFilter(), "revenue"))
+    assert '<span id="kpi-revenue">EUR 940.00</span>' in page
     assert queries.product_categories(built) == ["accessories", "computers"]
     mice = queries.product_totals(built, BOTH_DAYS, ProductFilter(brand="Clicky"))
     assert (mice.views, mice.add_to_carts, mice.purchases) == (2, 2, 1)
