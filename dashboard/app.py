@@ -127,7 +127,14 @@ def chart_card(title: str, content: ui.TagChild) -> ui.Tag:
 def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> ui.Tag:
     numeric = [index for index, _ in enumerate(headers) if index > 0]
     return ui.tags.table(
-        ui.tags.thead(ui.tags.tr(*(ui.tags.th(header) for header in headers))),
+        ui.tags.thead(
+            ui.tags.tr(
+                *(
+                    ui.tags.th(header, class_="text-end" if index in numeric else None)
+                    for index, header in enumerate(headers)
+                )
+            )
+        ),
         ui.tags.tbody(
             *(
                 ui.tags.tr(
@@ -296,13 +303,14 @@ def _currency_notes(totals: queries.ProductTotals, ranked: str | None) -> list[u
                 f"ranking by revenue uses {ranked}, the latest day's currency.",
             )
         )
-    if totals.purchases_in_other_currencies:
+    other = totals.purchases_in_other_currencies
+    if other:
         notes.append(
             note(
                 "other-currency-note",
-                f"{plural(totals.purchases_in_other_currencies, 'purchase event')} in "
-                f"another currency than {' or '.join(currencies)}: not in the revenue, whose "
-                "amounts are never converted.",
+                f"{plural(other, 'purchase event')} in another currency than "
+                f"{' or '.join(currencies)} {'is' if other == 1 else 'are'} not in the revenue "
+                "(amounts are never converted).",
             )
         )
     return notes

@@ -165,7 +165,7 @@ def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
     # Revenue with its currency, and the purchase in another currency said, not summed.
     expect(_kpi(page, "revenue")).to_have_text("EUR 10,200.50")
     expect(page.locator(".tab-pane.active #other-currency-note")).to_contain_text(
-        "1 purchase event in another currency than EUR"
+        "1 purchase event in another currency than EUR is not in the revenue"
     )
     expect(_kpi(page, "view-to-cart")).to_have_text("21.3%")  # 33 / 155
     expect(page.locator("#products-table tbody tr").first).to_contain_text("Laptop Pro 14 (p1)")
