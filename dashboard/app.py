@@ -188,8 +188,8 @@ def partial_days_note(days: Sequence[tuple[date, int]], what: str, left_out_of: 
         "partial-days",
         f"Partial {'day' if len(days) == 1 else 'days'}, left out of {left_out_of}: "
         f"{_day_list(days, what)}. A day is partial when it has under "
-        f"{queries.PARTIAL_DAY_SHARE:.0%} of the busiest day's {what}: a few late or "
-        "clock-skewed events, or the first or last hours of the data.",
+        f"{queries.PARTIAL_DAY_SHARE:.0%} of the {what} of the busiest day within a week of "
+        "it: a few late or clock-skewed events, or the first or last hours of the data.",
     )
 
 

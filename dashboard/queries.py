@@ -27,11 +27,12 @@ from clickstream.warehouse import connect
 # A dashboard query that runs longer than this is a bug: fail instead of hanging the page.
 STATEMENT_TIMEOUT_MS = 15_000
 FUNNEL_STEPS = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
-# A day with fewer events (or sessions) than this share of the busiest day's in view is
-# partial: a handful of late or clock-skewed events, or the first or last hours of the data.
+# A day with fewer events (or sessions) than this share of the busiest of the days around it
+# is partial: a handful of late or clock-skewed events, or the first or last hours of the data.
 # Per-day means and trends leave such days out, the default date range trims them from its
 # ends, and the pages name them, so that a few stray events cannot halve a mean.
 PARTIAL_DAY_SHARE = 0.10
+PARTIAL_DAY_NEIGHBOURS = 7  # days with data on each side that a day is compared with
 ProductMetric = Literal["views", "add_to_carts", "purchases", "revenue"]
 PRODUCT_METRICS: tuple[ProductMetric, ...] = ("views", "add_to_carts", "purchases", "revenue")
 
@@ -108,11 +109,18 @@ T = TypeVar("T")
 
 
 def split_partial_days(days: Sequence[T], size: Callable[[T], int]) -> tuple[list[T], list[T]]:
-    """(full days, partial days): a day is partial when its `size` (events, sessions) is under
-    PARTIAL_DAY_SHARE of the busiest day's among `days`. Both lists keep the days' order."""
-    busiest = max((size(day) for day in days), default=0)
-    full = [day for day in days if size(day) >= PARTIAL_DAY_SHARE * busiest]
-    partial = [day for day in days if size(day) < PARTIAL_DAY_SHARE * busiest]
+    """(full days, partial days) of `days` (in date order), each list in that order.
+
+    A day is partial when its `size` (events, sessions) is under PARTIAL_DAY_SHARE of the
+    busiest among its neighbours: itself and the PARTIAL_DAY_NEIGHBOURS days with data
+    before and after it. Neighbours, not the whole range: a shop that grew tenfold in a year
+    still has full days at the start of that year."""
+    sizes = [size(day) for day in days]
+    full: list[T] = []
+    partial: list[T] = []
+    for index, day in enumerate(days):
+        near = sizes[max(0, index - PARTIAL_DAY_NEIGHBOURS) : index + PARTIAL_DAY_NEIGHBOURS + 1]
+        (partial if sizes[index] < PARTIAL_DAY_SHARE * max(near) else full).append(day)
     return full, partial
 
 

@@ -53,12 +53,20 @@ def test_the_date_filter_defaults_to_the_full_days_not_a_next_day_of_stray_event
     assert "2026-11-04 (2 events)" in note
 
 
-def test_a_partial_day_is_under_a_tenth_of_the_busiest_day() -> None:
+def test_a_partial_day_is_under_a_tenth_of_the_busiest_day_near_it() -> None:
     days = [("mon", 2000), ("tue", 2100), ("wed", 210), ("thu", 209), ("fri", 3)]
     full, partial = queries.split_partial_days(days, lambda day: day[1])
     assert [day for day, _ in full] == ["mon", "tue", "wed"]
     assert [day for day, _ in partial] == ["thu", "fri"]
     assert queries.split_partial_days([], lambda day: 0) == ([], [])
+
+
+def test_a_growing_shop_has_no_partial_days_but_its_stray_next_day() -> None:
+    # 30 days growing 15% a day (66x over the month), then 4 late events on the next day.
+    days = [(day, round(100 * 1.15**day)) for day in range(30)] + [(30, 4)]
+    full, partial = queries.split_partial_days(days, lambda day: day[1])
+    assert [day for day, _ in full] == list(range(30))
+    assert partial == [(30, 4)]
 
 
 def test_stray_events_do_not_distort_the_activity_per_day_figures(known: connection) -> None:
