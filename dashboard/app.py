@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import plotly.graph_objects as go
 from psycopg2.extensions import connection
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
@@ -122,6 +123,11 @@ def kpi_row(*boxes: ui.Tag) -> ui.Tag:
 
 def chart_card(title: str, content: ui.TagChild) -> ui.Tag:
     return ui.card(ui.card_header(title), content, full_screen=True)
+
+
+def figure_card(title: str, figure: go.Figure, div_id: str) -> ui.Tag:
+    """A card with a plotly figure, drawn in the browser in the <div> `div_id`."""
+    return chart_card(title, ui.HTML(charts.to_html(figure, div_id)))
 
 
 def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> ui.Tag:
@@ -256,9 +262,7 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
         ),
         *notes,
         ui.layout_columns(
-            chart_card(
-                "Funnel", ui.HTML(charts.to_html(charts.funnel_figure(summary), "chart-funnel"))
-            ),
+            figure_card("Funnel", charts.funnel_figure(summary), "chart-funnel"),
             chart_card("Conversion trend", trend),
             col_widths=(5, 7),
         ),
@@ -342,9 +346,10 @@ def products_page(
             "Funnel page.",
         ),
         *_currency_notes(totals, ranked_currency),
-        chart_card(
+        figure_card(
             f"Top {len(top)} products by {charts.METRIC_LABELS[by].lower()}",
-            ui.HTML(charts.to_html(charts.top_products_figure(top, by), "chart-top-products")),
+            charts.top_products_figure(top, by),
+            "chart-top-products",
         ),
         ui.card(
             ui.card_header("Top products"),
@@ -397,34 +402,23 @@ def _activity_charts(
                 f"{count(day.users)} ({count(day.logged_in_users)} logged in), "
                 f"sessions: {count(day.sessions)}.",
             ),
-            chart_card(
+            figure_card(
                 "Events per hour",
-                ui.HTML(
-                    charts.to_html(
-                        charts.events_per_hour_figure(hourly, bars_over=dates), "chart-hourly"
-                    )
-                ),
+                charts.events_per_hour_figure(hourly, bars_over=dates),
+                "chart-hourly",
             ),
         ]
     daily = queries.events_per_day(conn, dates)
     heatmap = queries.weekly_heatmap(conn, dates)
     return [
         ui.layout_columns(
-            chart_card(
-                "Events per hour",
-                ui.HTML(charts.to_html(charts.events_per_hour_figure(hourly), "chart-hourly")),
+            figure_card("Events per hour", charts.events_per_hour_figure(hourly), "chart-hourly"),
+            figure_card("Events per day", charts.events_per_day_figure(daily), "chart-daily"),
+            figure_card(
+                "Hour of day \u00d7 day of week", charts.heatmap_figure(heatmap), "chart-heatmap"
             ),
-            chart_card(
-                "Events per day",
-                ui.HTML(charts.to_html(charts.events_per_day_figure(daily), "chart-daily")),
-            ),
-            chart_card(
-                "Hour of day \u00d7 day of week",
-                ui.HTML(charts.to_html(charts.heatmap_figure(heatmap), "chart-heatmap")),
-            ),
-            chart_card(
-                "Active users and sessions",
-                ui.HTML(charts.to_html(charts.active_days_figure(full_days), "chart-active")),
+            figure_card(
+                "Active users and sessions", charts.active_days_figure(full_days), "chart-active"
             ),
             col_widths=(6, 6, 6, 6),
         )
@@ -521,10 +515,7 @@ def recent_loads(loads: Sequence[queries.LoadRun]) -> ui.Tag:
     if not loads:
         return empty_state("Nothing has been loaded yet.")
     return ui.layout_columns(
-        chart_card(
-            "Lines per loader run",
-            ui.HTML(charts.to_html(charts.loads_figure(loads), "chart-loads")),
-        ),
+        figure_card("Lines per loader run", charts.loads_figure(loads), "chart-loads"),
         ui.card(
             ui.card_header(f"Last {len(loads)} loader runs"),
             table(
