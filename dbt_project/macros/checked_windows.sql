@@ -7,21 +7,61 @@
     records each mart's newest time; the next build's data tests check the rows at or after
     that time minus the lookback. A failed build records nothing: its rows are checked again by
     the next build until they pass. A full refresh, a first build and `--vars
-    '{full_checks: true}'` check every row.
+    '{full_checks: true}'` check every row. The whole state machine: macros/README.md.
 #}
 
-{# Each mart and the column that holds the loader time of its newest input. #}
+{#
+    The column that holds the loader time of the newest input behind each row of `node`, a
+    model: its `watermark_column` meta, declared once in its config() (macros/README.md).
+    Every incremental model must declare one; without it a mart's tests would check every row
+    or none, and its incremental window would have no column to start from.
+#}
+{% macro watermark_column(node) -%}
+    {#- parsing: a model's config() is not read yet, and no SQL runs -#}
+    {%- if not execute -%}
+        {{ return('loaded_at') }}
+    {%- endif -%}
+    {%- if node.resource_type == 'unit_test' -%}
+        {{ exceptions.raise_compiler_error(
+            "Unit test '" ~ node.name ~ "' runs an incremental model's SQL but cannot read the"
+            ~ " model's config (dbt gives unit tests no graph): add `watermark_column: <column>`"
+            ~ " next to `is_incremental: true` in its overrides: macros.") }}
+    {%- endif -%}
+    {%- set column = (node.config.meta or {}).get('watermark_column') -%}
+    {%- if not column -%}
+        {{ exceptions.raise_compiler_error(
+            "Model '" ~ node.name ~ "' is incremental but declares no watermark column. Add"
+            ~ " meta={'watermark_column': '<column>'} to its config(), <column> being the one"
+            ~ " that holds the loader time of the row's newest input (loaded_at or"
+            ~ " last_loaded_at): see dbt_project/macros/README.md.") }}
+    {%- endif -%}
+    {{ return(column) }}
+{%- endmacro %}
+
+{#
+    Each incremental model of this project and its watermark column, keyed by the model's
+    relation (`schema.identifier`), read from the graph: a new mart joins by declaring it.
+#}
 {% macro checked_window_columns() -%}
-    {{ return({
-        'clickstream_events': 'loaded_at',
-        'invalid_events': 'loaded_at',
-        'fct_sessions': 'last_loaded_at',
-        'fct_funnel_daily': 'last_loaded_at',
-        'dim_products': 'last_loaded_at',
-        'fct_product_performance_daily': 'last_loaded_at',
-        'fct_activity_hourly': 'last_loaded_at',
-        'fct_activity_daily': 'last_loaded_at',
-    }) }}
+    {%- set columns = {} -%}
+    {#- parsing: the graph is not built yet -#}
+    {%- if not execute -%}
+        {{ return(columns) }}
+    {%- endif -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and node.package_name == project_name
+        and node.config.materialized == 'incremental' -%}
+        {%- do columns.update({node.schema ~ '.' ~ node.alias: watermark_column(node)}) -%}
+    {%- endfor -%}
+    {{ return(columns) }}
+{%- endmacro %}
+
+{#
+    on-run-start: stop any run, build or test at once, with the message above, when an
+    incremental model declares no watermark column (even a model that has no data test).
+#}
+{% macro check_watermark_columns() -%}
+    {%- do checked_window_columns() -%}
 {%- endmacro %}
 
 {% macro tests_passed_through_table() -%}
@@ -64,8 +104,9 @@
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set column = checked_window_columns().get(relation.identifier) -%}
-    {%- if column and relation.schema == target.schema -%}
+    {%- set column = checked_window_columns().get(relation.schema ~ '.' ~ relation.identifier)
+    -%}
+    {%- if column -%}
         {%- set start = checked_window_start(relation.identifier) -%}
         {%- if start != "'-infinity'::timestamptz" -%}
             {%- do conditions.append(column ~ ' >= ' ~ start) -%}
@@ -99,9 +140,10 @@
     {%- endfor -%}
     {%- set columns = checked_window_columns() -%}
     {%- for result in results
-        if result.node.resource_type == 'model' and result.node.name in columns
+        if result.node.resource_type == 'model'
+        and (result.node.schema ~ '.' ~ result.node.alias) in columns
         and result.node.unique_id in tested %}
-        {%- set column = columns[result.node.name] %}
+        {%- set column = columns[result.node.schema ~ '.' ~ result.node.alias] %}
         delete from {{ tests_passed_through_table() }}
         where relation_name = '{{ result.node.name }}';
         insert into {{ tests_passed_through_table() }} (relation_name, loaded_at)

@@ -1,9 +1,11 @@
 {#
-    The lower bound of `loaded_at` an incremental run reads from: the newest `loaded_at`
-    already in `relation` (column `column`) minus the lookback var. See dbt_project.yml for
-    why the lookback exists; docs/warehouse.md for the whole strategy.
+    The lower bound of `loaded_at` an incremental run reads from: the newest loader time
+    already in `relation` (its `column`; by default the running model's watermark column)
+    minus the lookback var. See dbt_project.yml for why the lookback exists; macros/README.md
+    for the whole state machine.
 #}
-{% macro loaded_at_window_start(relation, column='loaded_at') -%}
+{% macro loaded_at_window_start(relation, column=none) -%}
+    {%- set column = column or watermark_column(model) -%}
     {%- set query -%}
         select
             coalesce(max({{ column }}), '-infinity'::timestamptz)

@@ -26,6 +26,7 @@ DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 DBT_PROFILES = PROJECT_ROOT / "profiles"
 CENT = Decimal("0.01")
 RATE = Decimal("0.0001")
+REPORTING_CURRENCY = "EUR"  # dbt_project.yml's reporting_currency var
 
 MARTS = (
     "clickstream_events",
@@ -61,14 +62,16 @@ def dbt(*arguments: str, target_path: Path | None = None) -> None:
         raise AssertionError(f"dbt {' '.join(arguments)} failed: {failures or result.exception}")
 
 
-def dbt_result(*arguments: str, target_path: Path | None = None) -> dbtRunnerResult:
+def dbt_result(
+    *arguments: str, target_path: Path | None = None, project_dir: Path = DBT_PROJECT
+) -> dbtRunnerResult:
     """Run dbt in this process against PGDATABASE and return its result, whatever it is."""
     target_path = target_path or shared_target_path()
     return dbtRunner().invoke(
         [
             *arguments,
             "--project-dir",
-            str(DBT_PROJECT),
+            str(project_dir),
             "--profiles-dir",
             str(DBT_PROFILES),
             "--target-path",
@@ -170,6 +173,7 @@ class Event:
     price: Decimal | None
     discount_price: Decimal | None
     quantity: int | None
+    order_currency: str | None
     page_path: str | None
     referrer: str | None
     received_at: datetime
@@ -189,6 +193,7 @@ def to_event(line: RawLine) -> Event:
     payload = line.payload
     context = payload.get("context") or {}
     product = context.get("product") or {}
+    order = context.get("order") or {}
     page = payload.get("page") or {}
     user_id = payload.get("user_id")
     return Event(
@@ -207,6 +212,7 @@ def to_event(line: RawLine) -> Event:
         price=money(product.get("price")),
         discount_price=money(product.get("discount_price")),
         quantity=(product.get("quantity") or 1) if product else None,
+        order_currency=order.get("currency"),
         page_path=page.get("path"),
         referrer=page.get("referrer"),
         received_at=parse_timestamp(payload["ingest"]["received_at"]),  # type: ignore[arg-type]
@@ -292,8 +298,10 @@ def expected_funnel(sessions: Mapping[str, Mapping[str, Any]]) -> dict[date, dic
 
 
 def expected_product_performance(
-    events: Iterable[Event],
+    events: Iterable[Event], reporting_currency: str = REPORTING_CURRENCY
 ) -> dict[tuple[date, str], dict[str, Any]]:
+    """Revenue in the reporting currency: purchases with no currency count in it, purchases
+    in another currency count in purchases and units only."""
     names = {
         "product_view": "views",
         "add_to_cart": "add_to_carts",
@@ -307,13 +315,22 @@ def expected_product_performance(
             continue
         row = rows.setdefault(
             (event.event_date, event.product_id),
-            {**dict.fromkeys(names.values(), 0), "units": 0, "revenue": Decimal("0.00")},
+            {
+                **dict.fromkeys(names.values(), 0),
+                "units": 0,
+                "revenue": Decimal("0.00"),
+                "currency": reporting_currency,
+                "purchases_in_other_currencies": 0,
+            },
         )
         row[names[event.event_name]] += 1
         if event.event_name == "purchase":
-            unit_price = event.discount_price if event.discount_price is not None else event.price
             row["units"] += event.quantity
-            row["revenue"] += (event.quantity or 1) * (unit_price or Decimal(0))
+            if event.order_currency in (None, reporting_currency):
+                price = event.discount_price if event.discount_price is not None else event.price
+                row["revenue"] += (event.quantity or 1) * (price or Decimal(0))
+            else:
+                row["purchases_in_other_currencies"] += 1
     for row in rows.values():
         row["view_to_cart_rate"] = rate(row["add_to_carts"], row["views"])
         row["cart_to_purchase_rate"] = rate(row["purchases"], row["add_to_carts"])

@@ -5,7 +5,8 @@ plain Python, from the raw lines; then a full refresh must rebuild exactly the s
 Hand-made lines add what the generator does not make on purpose: each kind of invalid value
 (a bad timestamp, a price that is not a number...), a copy of an event received *earlier*
 than the copy already kept (an older object loaded late), a retry of a whole request in a
-later load, and a late event that moves a session's start to the previous day."""
+later load, a late event that moves a session's start to the previous day, and purchases in
+another currency than the shop's or with none."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from tests.integration.dbt_support import (
     MARTS,
     Expected,
     dbt,
+    dbt_result,
     execute,
     expected_activity_daily,
     expected_activity_hourly,
@@ -48,6 +50,7 @@ pytestmark = pytest.mark.slow
 START = date(2026, 3, 2)
 LOAD_SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 CROSS_DAY_SESSION = "s-crosses-midnight"
+CURRENCY_WARNING = "fct_product_performance_daily_no_purchases_in_other_currencies"
 
 
 def _event(name: str, at: datetime, session_id: str, **fields: Any) -> dict[str, Any]:
@@ -89,7 +92,40 @@ def _bad_lines() -> list[dict[str, Any]]:
         _event("click", at, "s-bad"),
         _event("purchase", at, "s-bad", context={"product": {**product, "price": 1e12}}),
         {**_event("page_view", at, "s-bad"), "session_id": 42},
-    ]
+        _event(
+            "purchase", at, "s-bad",
+            context={"product": product, "order": {"order_id": "o-bad", "currency": "eur"}},
+        ),
+    ]  # fmt: skip
+
+
+def _put_purchases_in_other_currencies(bucket: str, requests: list[Request]) -> tuple[date, str]:
+    """Two more purchases of the product of a generated purchase, on its day: one in USD and
+    one with no currency (no context.order). Returns the (event_date, product_id) they hit."""
+    request, purchase = next(
+        (request, event)
+        for request in requests
+        for event in request.events
+        if event["event_name"] == "purchase"
+    )
+    product = purchase["context"]["product"]
+    in_dollars = {
+        **purchase,
+        "event_id": str(uuid.uuid4()),
+        "context": {"product": product, "order": {"order_id": "o-usd", "currency": "USD"}},
+    }
+    with_no_currency = {**purchase, "event_id": str(uuid.uuid4()), "context": {"product": product}}
+    _put_lines(bucket, request.received_at, [in_dollars, with_no_currency])
+    happened_at = datetime.fromisoformat(purchase["event_timestamp"]).astimezone(UTC)
+    return happened_at.date(), product["id"]
+
+
+def _build() -> dict[str, int]:
+    """dbt build, which must succeed; the tests that warned, with their failing rows."""
+    result = dbt_result("build")
+    assert result.success, result.exception
+    items: Any = result.result  # a RunExecutionResult's node results
+    return {item.node.name: item.failures for item in items if str(item.status) == "warn"}
 
 
 def _snapshot(schema: str) -> None:
@@ -118,6 +154,8 @@ class Built:
     idempotent_differences: dict[str, int]
     full_refresh_differences: dict[str, int]
     target_path: Path
+    other_currency_product_day: tuple[date, str]
+    warnings_of_the_second_build: dict[str, int]
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +185,20 @@ def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
     before = _event("page_view", midnight - timedelta(seconds=10), CROSS_DAY_SESSION)
     prefix = Settings.from_env().raw_prefix
     funnel_after_first_load: dict[date, int] = {}
+    warnings: dict[int, dict[str, int]] = {}
     for number, batch in enumerate(batches, start=1):
         write_requests_to_s3(batch, module_raw_bucket, prefix, s3_client())
         if number == 1:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=31), [after])
         if number == 2:
             _put_lines(module_raw_bucket, datetime(2026, 3, 3, 12, 5, tzinfo=UTC), _bad_lines())
+            other_currency_product_day = _put_purchases_in_other_currencies(
+                module_raw_bucket, batch
+            )
         if number == 3:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=40), [before])
         load_new_objects(LOAD_SINCE)
-        dbt("build")
+        warnings[number] = _build()
         if number == 1:
             funnel_after_first_load = dict(
                 query("select session_date, sessions from public.fct_funnel_daily")
@@ -173,6 +215,8 @@ def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
         idempotent,
         full_refresh,
         shared_target_path(),
+        other_currency_product_day,
+        warnings[2],
     )
 
 
@@ -205,7 +249,8 @@ def test_clickstream_events_keep_the_first_received_copy_of_each_event(built: Bu
 def test_clickstream_events_hold_the_typed_values(built: Built) -> None:
     rows = query(
         "select event_id, event_timestamp, event_name, session_id, user_login_state,"
-        " context_product_price, product_quantity, event_date from public.clickstream_events"
+        " context_product_price, product_quantity, order_currency, event_date"
+        " from public.clickstream_events"
     )
     actual = {row[0]: row[1:] for row in rows}
     for event in built.expected.events:
@@ -216,8 +261,11 @@ def test_clickstream_events_hold_the_typed_values(built: Built) -> None:
             event.user_login_state,
             event.price,
             event.quantity,
+            event.order_currency,
             event.event_date,
         )
+    currencies = {event.order_currency for event in built.expected.events}
+    assert {"EUR", "USD", None} <= currencies
 
 
 def test_each_invalid_line_is_kept_with_its_reason(built: Built) -> None:
@@ -232,6 +280,7 @@ def test_each_invalid_line_is_kept_with_its_reason(built: Built) -> None:
         "context.product: is required for product_view events",
         "event_id: must be a UUID",
         "context.product.quantity: must be an integer between 1 and 10000",
+        "context.order.currency: must be a three-letter ISO 4217 code",
         "user_login_state: must be one of logged_in, guest",
         "event_name: must be one of page_view, product_view, add_to_cart, remove_from_cart,"
         " checkout, purchase",
@@ -283,7 +332,8 @@ def test_product_performance_matches_python(built: Built) -> None:
     expected = expected_product_performance(built.expected.events)
     columns = [
         "views", "add_to_carts", "removes", "checkouts", "purchases", "units", "revenue",
-        "view_to_cart_rate", "cart_to_purchase_rate",
+        "currency", "purchases_in_other_currencies", "view_to_cart_rate",
+        "cart_to_purchase_rate",
     ]  # fmt: skip
     rows = query(
         f"select event_date, product_id, {', '.join(columns)}"
@@ -293,6 +343,23 @@ def test_product_performance_matches_python(built: Built) -> None:
     for row in expected.values():
         row["revenue"] = money(row["revenue"])
     assert actual == expected
+
+
+def test_purchases_in_another_currency_are_counted_apart_and_reported(built: Built) -> None:
+    assert query(
+        "select event_date, product_id, purchases_in_other_currencies"
+        " from public.fct_product_performance_daily where purchases_in_other_currencies > 0"
+    ) == [(*built.other_currency_product_day, 1)]
+    # still purchase events: the generated one (EUR), the one in USD, the one with none
+    # (revenue, without the USD one: test_product_performance_matches_python)
+    ((purchases,),) = query(
+        "select purchases from public.fct_product_performance_daily"
+        " where event_date = %s and product_id = %s",
+        *built.other_currency_product_day,
+    )
+    assert purchases >= 3
+    # the build that loaded it said so
+    assert built.warnings_of_the_second_build == {CURRENCY_WARNING: 1}
 
 
 def test_dim_products_hold_the_latest_attributes(built: Built) -> None:

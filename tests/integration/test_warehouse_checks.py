@@ -1,12 +1,14 @@
 """What an incremental `dbt build` checks (macros/checked_windows.sql): the rows it changed,
 not the whole history; a build that failed is checked again until it passes; and
-`full_checks: true` checks every row. And how far invalid_events has read the raw lines
-(macros/incremental_window.sql)."""
+`full_checks: true` checks every row. How a new mart joins that (its watermark column, or a
+loud error). And how far invalid_events has read the raw lines (macros/incremental_window.sql)."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block
 from clickstream.storage import s3_client
 from clickstream.traffic import generate_requests, write_requests_to_s3
 from extract_load.loader import load_new_objects
-from tests.integration.dbt_support import dbt, dbt_result, execute, query
+from tests.integration.dbt_support import DBT_PROJECT, dbt, dbt_result, execute, query
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +82,87 @@ def test_builds_check_their_new_rows_until_they_pass_and_full_checks_every_row(
     # the failed build recorded nothing: the next one checks the same rows again
     assert SESSION_NOT_NULL in _failed_tests("build")
     assert _passed_through() == passed_through
+
+
+NEW_MART_MODELS = """
+version: 2
+models:
+  - name: fct_new
+    description: A mart added to the project.
+    columns:
+      - name: id
+        description: Its key.
+        data_tests: [not_null]
+"""
+
+
+def _project_with_a_new_mart(tmp_path: Path, config: str) -> Path:
+    """A copy of the dbt project with one more incremental mart, configured by `config`."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    mart = project / "models" / "marts" / "new"
+    mart.mkdir()
+    (mart / "fct_new.sql").write_text(
+        f"{{{{ config({config}) }}}}\nselect 1 as id, now() as last_loaded_at\n"
+    )
+    (mart / "_new__models.yml").write_text(NEW_MART_MODELS)
+    return project
+
+
+def test_an_incremental_mart_that_declares_no_watermark_column_stops_every_run(
+    warehouse_db: str, tmp_path: Path
+) -> None:
+    project = _project_with_a_new_mart(tmp_path, "materialized='incremental'")
+    for command in ("run", "build", "test"):
+        result = dbt_result(
+            command, "--select", "fct_new", project_dir=project, target_path=tmp_path / "target"
+        )
+        assert not result.success
+        message = str(result.exception)
+        assert "Model 'fct_new' is incremental but declares no watermark column" in message
+        assert "meta={'watermark_column': '<column>'}" in message
+    assert query("select to_regclass('public.fct_new')") == [(None,)]
+
+
+def test_a_new_mart_that_declares_its_watermark_column_joins_the_checked_windows(
+    warehouse_db: str, tmp_path: Path
+) -> None:
+    config = "materialized='incremental', meta={'watermark_column': 'last_loaded_at'}"
+    project = _project_with_a_new_mart(tmp_path, config)
+    result = dbt_result(
+        "build", "--select", "fct_new", project_dir=project, target_path=tmp_path / "target"
+    )
+    assert result.success, result.exception
+    assert query(
+        "select relation_name from dbt_intermediate.tests_passed_through"
+        " where loaded_at = (select last_loaded_at from public.fct_new)"
+    ) == [("fct_new",)]
+
+
+def _errors(*arguments: str) -> str:
+    """What a dbt command that must fail said: its error, or its nodes' errors."""
+    result = dbt_result(*arguments)
+    assert not result.success
+    items: Any = result.result or []  # a RunExecutionResult's node results
+    return " ".join([str(result.exception), *(str(item.message) for item in items)])
+
+
+def test_revenue_never_mixes_reporting_currencies(warehouse_db: str, raw_bucket: str) -> None:
+    """An incremental run in another reporting currency would add revenue in one currency to
+    rows in another: it stops and says to rebuild; a full refresh rebuilds every row in it."""
+    _load(raw_bucket, date(2026, 3, 2), seed=1, days_ago=0)
+    dbt("build")
+    mart = ["run", "--select", "fct_product_performance_daily"]
+    errors = _errors(*mart, "--vars", "{reporting_currency: USD}")
+    assert "holds revenue in EUR but var reporting_currency is USD" in errors
+    assert "full refresh" in errors
+
+    dbt(*mart, "--full-refresh", "--vars", "{reporting_currency: USD}")
+    currencies = query("select distinct currency from public.fct_product_performance_daily")
+    assert currencies == [("USD",)]
+
+    errors = _errors(*mart, "--vars", "{reporting_currency: usd}")
+    assert "var reporting_currency must be a three-letter ISO 4217 code in capitals" in errors
 
 
 def _load_invalid_line(bucket: str, days_ago: int) -> str:

@@ -171,6 +171,11 @@ def test_product_performance_matches_the_csv(
         category, brand = latest.get(row["product_id"], (None, None))
         latest[row["product_id"]] = (row["category_code"] or category, row["brand"] or brand)
     assert {row[1]: (row[7], row[8]) for row in actual} == latest
+    # the export has no currency: every purchase is in the revenue, in the reporting currency
+    assert query(
+        "select currency, sum(purchases_in_other_currencies)"
+        " from public.fct_product_performance_daily group by currency"
+    ) == [("EUR", 0)]
 
 
 def test_hourly_activity_matches_the_csv(built: None, distinct_rows: list[dict[str, str]]) -> None:

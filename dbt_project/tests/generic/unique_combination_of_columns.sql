@@ -1,4 +1,7 @@
-{# Fails on every combination of `combination`'s columns that occurs more than once. #}
+{#
+    Fails on every combination of `combination`'s columns that occurs more than once. The same
+    as dbt_utils', which cannot be installed here: macros/README.md.
+#}
 {% test unique_combination_of_columns(model, combination) %}
     select
         {{ combination | join(', ') }},

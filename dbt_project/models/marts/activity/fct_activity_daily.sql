@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='event_date',
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         indexes=[
             {'columns': ['event_date'], 'unique': true},
         ],
@@ -19,7 +20,7 @@ with events as not materialized (
 
 {% if is_incremental() %}
     {%- set touched_dates = touched_values(
-        'event_date', loaded_at_window_start(this, 'last_loaded_at')
+        'event_date', loaded_at_window_start(this)
     ) %}
     -- the days that received events since the last run, as literals (see touched_values)
     day_events as (

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='event_hour',
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         indexes=[
             {'columns': ['event_hour', 'event_name'], 'unique': true},
         ],
@@ -20,7 +21,7 @@ with events as not materialized (
 {% if is_incremental() %}
     {%- set touched_hours = touched_values(
         "date_trunc('hour', event_timestamp, 'UTC')",
-        loaded_at_window_start(this, 'last_loaded_at'),
+        loaded_at_window_start(this),
     ) %}
     -- the hours that received events since the last run, as literals (see touched_values)
     hour_events as (

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='event_id',
         on_schema_change='fail',
+        meta={'watermark_column': 'loaded_at'},
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['loaded_at']},

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='session_date',
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         post_hook="delete from {{ this }} where sessions = 0",
     )
 }}
@@ -26,7 +27,7 @@ with sessions as not materialized (
     touched_sessions as (
         select session_id
         from sessions
-        where last_loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
+        where last_loaded_at >= {{ loaded_at_window_start(this) }}
     ),
 
     touched_dates as (

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='session_id',
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         indexes=[
             {'columns': ['session_id'], 'unique': true},
             {'columns': ['session_date']},
@@ -22,7 +23,7 @@ with events as not materialized (
     touched_sessions as (
         select distinct session_id
         from events
-        where loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
+        where loaded_at >= {{ loaded_at_window_start(this) }}
     ),
 
     session_events as (

@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        meta={'watermark_column': 'loaded_at'},
         post_hook=["{{ record_read_through() }}"],
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='product_id',
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         indexes=[
             {'columns': ['product_id'], 'unique': true},
             {'columns': ['last_loaded_at']},
@@ -27,7 +28,7 @@ with
         from {{ ref('clickstream_events') }}
         where
             context_product_id is not null
-            and loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
+            and loaded_at >= {{ loaded_at_window_start(this) }}
         group by context_product_id
     ),
 

@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key=['event_date', 'product_id'],
         on_schema_change='fail',
+        meta={'watermark_column': 'last_loaded_at'},
         indexes=[
             {'columns': ['event_date', 'product_id'], 'unique': true},
             {'columns': ['product_id']},
@@ -14,6 +15,10 @@
 -- and the product's latest name, category and brand from dim_products. Incremental runs
 -- recompute the (day, product) pairs that received events since the last run, and the rows
 -- of those products whose latest attributes changed.
+-- Revenue is in the reporting currency (var reporting_currency): a purchase in another
+-- currency is counted in purchases and units but not in revenue, and reported in
+-- purchases_in_other_currencies (never summed silently); one with no currency is taken to be
+-- in the reporting currency.
 
 with events as not materialized (
     select * from {{ ref('clickstream_events') }}
@@ -25,12 +30,13 @@ products as (
 ),
 
 {% if is_incremental() %}
+    {{- check_reporting_currency_unchanged() }}
     new_pairs as (
         select distinct
             event_date,
             context_product_id as product_id
         from events
-        where loaded_at >= {{ loaded_at_window_start(this, 'last_loaded_at') }}
+        where loaded_at >= {{ loaded_at_window_start(this) }}
     ),
 
     renamed_pairs as (
@@ -80,9 +86,18 @@ aggregated as (
             sum(
                 product_quantity
                 * coalesce(context_product_discount_price, context_product_price)
-            ) filter (where event_name = 'purchase'),
+            ) filter (
+                where
+                    event_name = 'purchase'
+                    and coalesce(order_currency, {{ reporting_currency() }})
+                    = {{ reporting_currency() }}
+            ),
             0
         ) as revenue,
+        -- `<>` is null, so false, on a purchase with no currency
+        count(*) filter (
+            where event_name = 'purchase' and order_currency <> {{ reporting_currency() }}
+        ) as purchases_in_other_currencies,
         max(loaded_at) as last_loaded_at
     from pair_events
     group by event_date, context_product_id
@@ -102,6 +117,8 @@ final as (
         aggregated.purchases::integer as purchases,
         aggregated.units::integer as units,
         aggregated.revenue::numeric(14, 2) as revenue,
+        {{ reporting_currency() }}::text as currency,
+        aggregated.purchases_in_other_currencies::integer as purchases_in_other_currencies,
         {{ rate('aggregated.add_to_carts', 'aggregated.views') }} as view_to_cart_rate,
         {{ rate('aggregated.purchases', 'aggregated.add_to_carts') }} as cart_to_purchase_rate,
         aggregated.last_loaded_at

@@ -1,4 +1,7 @@
-{# The contract's enumerations (clickstream/contract.py), shared by models and tests. #}
+{#
+    The contract's enumerations (clickstream/contract.py), for the classification model. Not a
+    copy of dbt's accepted_values test, which the marts' yml use as dbt-core provides it.
+#}
 {% macro accepted_event_names() -%}
     {{ return(['page_view', 'product_view', 'add_to_cart', 'remove_from_cart', 'checkout',
                'purchase']) }}
