@@ -83,6 +83,16 @@ def money(value: queries.Money) -> str:
     return f"{value.currency} {value.amount:,.2f}"
 
 
+def money_compact(value: queries.Money) -> str:
+    """An amount short enough for a value box: EUR 980.50, EUR 10.2k, EUR 1.67M."""
+    amount = value.amount
+    if abs(amount) >= 1_000_000:
+        return f"{value.currency} {amount / 1_000_000:,.2f}M"
+    if abs(amount) >= 10_000:
+        return f"{value.currency} {amount / 1_000:,.1f}k"
+    return money(value)
+
+
 def age(delta: timedelta | None) -> str:
     if delta is None:
         return "never"
@@ -288,9 +298,14 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
 def _revenue_kpis(revenue: Sequence[queries.Money]) -> list[ui.Tag]:
     """One box for the revenue, or one per currency: amounts in two currencies never add up."""
     if len(revenue) == 1:
-        return [kpi("revenue", "Revenue", money(revenue[0]))]
+        return [kpi("revenue", "Revenue", money_compact(revenue[0]), money(revenue[0]))]
     return [
-        kpi(f"revenue-{amount.currency.lower()}", f"Revenue in {amount.currency}", money(amount))
+        kpi(
+            f"revenue-{amount.currency.lower()}",
+            f"Revenue in {amount.currency}",
+            money_compact(amount),
+            money(amount),
+        )
         for amount in revenue
     ]
 

@@ -202,6 +202,15 @@ def active_days_figure(days: Sequence[ActiveDay]) -> go.Figure:
     return _layout(figure, title="Active users and sessions per day (UTC)")
 
 
+def _short(value: int) -> str:
+    """12 -> '12', 16976 -> '17k', 2_400_000 -> '2.4M'."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 1_000:
+        return f"{value / 1_000:.0f}k"
+    return str(value)
+
+
 def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
     """Lines loaded and rejected by each loader run, oldest on the left. Each run is labelled
     with its date and time on two short lines, so that no label is cut; a run that found
@@ -219,8 +228,10 @@ def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
                 y=values,
                 name=name,
                 marker_color=colour,
-                text=[f"{value:,}" if value or show_zero else "" for value in values],
+                # Short labels ("17k"), so that they keep a readable size above narrow bars.
+                text=[_short(value) if value or show_zero else "" for value in values],
                 textposition="outside",
+                textfont={"size": 11},
                 cliponaxis=False,
             )
         )

@@ -235,7 +235,8 @@ def test_pages_show_the_numbers(known: connection) -> None:
     assert '<span id="kpi-purchasing-sessions">13</span>' in funnel
     assert "Sessions with a purchase: sessions that contain at least one purchase event" in funnel
     products = str(app.products_page(known, ALL_DAYS, ProductFilter(), "revenue"))
-    assert '<span id="kpi-revenue">EUR 10,200.50</span>' in products
+    assert '<span id="kpi-revenue">EUR 10.2k</span>' in products
+    assert "EUR 10,200.50" in products  # in full, under the short figure
     assert '<span id="kpi-purchases">15</span>' in products
     assert '<span id="kpi-units">17</span>' in products
     assert "Purchase events" in products
