@@ -733,15 +733,18 @@ def _render_page(page: Page, choices: Choices) -> ui.Tag:
     return _guarded(lambda conn: page.build(conn, dates, choices))
 
 
+def _page_renderer(page: Page, choices: Choices) -> Callable[[], ui.Tag]:
+    def render_page() -> ui.Tag:
+        return _render_page(page, choices)
+
+    return render_page
+
+
 def server(input: Inputs, output: Outputs, session: Session) -> None:
     choices = Choices(input)
 
-    for page in PAGES:
-        # One output per page, named by the table: the default argument binds this page.
-        def render_page(page: Page = page) -> ui.Tag:
-            return _render_page(page, choices)
-
-        output(id=page.output_id)(render.ui(render_page))
+    for page in PAGES:  # one output per page, named by the table
+        output(id=page.output_id)(render.ui(_page_renderer(page, choices)))
 
     @render.ui
     def data_note() -> ui.Tag:
