@@ -21,12 +21,12 @@
     built before it had the column: on_schema_change='fail' says to rebuild it.)
 #}
 {% macro check_reporting_currency_unchanged() -%}
+    {%- do reporting_currency() -%} {#- the var's own error first -#}
     {%- if execute and model.resource_type == 'model'
         and 'currency' in adapter.get_columns_in_relation(this) | map(attribute='name') -%}
-        {%- set found = run_query(
-            "select currency from " ~ this ~ " where currency <> " ~ reporting_currency()
-            ~ " limit 1") -%}
-        {%- if found.rows | length > 0 -%}
+        {#- any one row: no `where`, which would read the whole table when all is well -#}
+        {%- set found = run_query("select currency from " ~ this ~ " limit 1") -%}
+        {%- if found.rows | length > 0 and found.rows[0][0] != var('reporting_currency') -%}
             {{ exceptions.raise_compiler_error(
                 this ~ " holds revenue in " ~ found.rows[0][0] ~ " but var reporting_currency"
                 ~ " is " ~ var('reporting_currency') ~ ": rebuild it in the new currency with"

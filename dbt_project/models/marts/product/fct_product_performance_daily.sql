@@ -21,7 +21,12 @@
 -- in the reporting currency.
 
 with events as not materialized (
-    select * from {{ ref('clickstream_events') }}
+    select
+        *,
+        -- an event with no currency is assumed to be in the reporting currency
+        coalesce(order_currency, {{ reporting_currency() }}) = {{ reporting_currency() }}
+            as is_in_reporting_currency
+    from {{ ref('clickstream_events') }}
     where context_product_id is not null
 ),
 
@@ -86,17 +91,11 @@ aggregated as (
             sum(
                 product_quantity
                 * coalesce(context_product_discount_price, context_product_price)
-            ) filter (
-                where
-                    event_name = 'purchase'
-                    and coalesce(order_currency, {{ reporting_currency() }})
-                    = {{ reporting_currency() }}
-            ),
+            ) filter (where event_name = 'purchase' and is_in_reporting_currency),
             0
         ) as revenue,
-        -- `<>` is null, so false, on a purchase with no currency
         count(*) filter (
-            where event_name = 'purchase' and order_currency <> {{ reporting_currency() }}
+            where event_name = 'purchase' and not is_in_reporting_currency
         ) as purchases_in_other_currencies,
         max(loaded_at) as last_loaded_at
     from pair_events
