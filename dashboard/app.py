@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
+import plotly.graph_objects as go
 from psycopg2.extensions import connection
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
@@ -68,12 +69,28 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def plural(value: int, noun: str) -> str:
+    """'1 purchase event', '3 purchase events'."""
+    return f"{count(value)} {noun}{'' if value == 1 else 's'}"
+
+
 def percent(value: float | None) -> str:
     return MISSING if value is None else f"{value:.1%}"
 
 
-def money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+def money(value: queries.Money) -> str:
+    """An amount with its currency (ISO 4217 code): EUR 1,234.50."""
+    return f"{value.currency} {value.amount:,.2f}"
+
+
+def money_compact(value: queries.Money) -> str:
+    """An amount short enough for a value box: EUR 980.50, EUR 10.2k, EUR 1.67M."""
+    amount = value.amount
+    if abs(amount) >= 1_000_000:
+        return f"{value.currency} {amount / 1_000_000:,.2f}M"
+    if abs(amount) >= 10_000:
+        return f"{value.currency} {amount / 1_000:,.1f}k"
+    return money(value)
 
 
 def age(delta: timedelta | None) -> str:
@@ -114,14 +131,26 @@ def kpi_row(*boxes: ui.Tag) -> ui.Tag:
     return ui.layout_column_wrap(*boxes, width="170px", fill=False, gap="0.75rem")
 
 
-def chart_card(title: str, html: str) -> ui.Tag:
-    return ui.card(ui.card_header(title), ui.HTML(html), full_screen=True)
+def chart_card(title: str, content: ui.TagChild) -> ui.Tag:
+    return ui.card(ui.card_header(title), content, full_screen=True)
+
+
+def figure_card(title: str, figure: go.Figure, div_id: str) -> ui.Tag:
+    """A card with a plotly figure, drawn in the browser in the <div> `div_id`."""
+    return chart_card(title, ui.HTML(charts.to_html(figure, div_id)))
 
 
 def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> ui.Tag:
     numeric = [index for index, _ in enumerate(headers) if index > 0]
     return ui.tags.table(
-        ui.tags.thead(ui.tags.tr(*(ui.tags.th(header) for header in headers))),
+        ui.tags.thead(
+            ui.tags.tr(
+                *(
+                    ui.tags.th(header, class_="text-end" if index in numeric else None)
+                    for index, header in enumerate(headers)
+                )
+            )
+        ),
         ui.tags.tbody(
             *(
                 ui.tags.tr(
@@ -158,6 +187,39 @@ def _no_rows_in_range(what: str, dates: DateRange) -> ui.Tag:
     )
 
 
+# ---------------------------------------------------------------- page notes
+
+
+def note(note_id: str, text: str) -> ui.Tag:
+    """A sentence that explains what a page shows (or leaves out), for people and tests."""
+    return ui.p(text, id=note_id, class_="small text-muted mb-2")
+
+
+def _day_list(days: Sequence[tuple[date, int]], what: str) -> str:
+    return ", ".join(f"{day:%Y-%m-%d} ({count(size)} {what})" for day, size in days)
+
+
+def partial_days_note(days: Sequence[tuple[date, int]], what: str, left_out_of: str) -> ui.Tag:
+    return note(
+        "partial-days",
+        f"Partial {'day' if len(days) == 1 else 'days'}, left out of {left_out_of}: "
+        f"{_day_list(days, what)}. A day is partial when it has under "
+        f"{queries.PARTIAL_DAY_SHARE:.0%} of the {what} of the busiest day within a week of "
+        "it: a few late or clock-skewed events, or the first or last hours of the data.",
+    )
+
+
+def one_day_note(note_id: str, day: date, what: str) -> ui.Tag:
+    return ui.div(
+        ui.p(
+            f"One day only ({day:%Y-%m-%d}): a trend by day needs two full days or more, so {what}",
+            id=note_id,
+            class_="mb-0",
+        ),
+        class_="alert alert-info",
+    )
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -165,8 +227,36 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
     summary = queries.funnel_summary(conn, dates)
     if summary.sessions == 0:
         return _no_rows_in_range("sessions", dates)
-    days = queries.funnel_daily(conn, dates)
+    full_days, partial_days = queries.split_partial_days(
+        queries.funnel_daily(conn, dates), lambda day: day.sessions
+    )
     by_step = {step.step: step for step in summary.steps}
+    trend: ui.TagChild
+    if len(full_days) < 2:
+        trend = one_day_note(
+            "trend-note",
+            full_days[0].session_date,
+            "this range has no conversion trend: the day's rates are the figures above.",
+        )
+    else:
+        trend = ui.HTML(
+            charts.to_html(charts.conversion_trend_figure(full_days), "chart-conversion")
+        )
+    notes = [
+        note(
+            "purchase-note",
+            "Sessions with a purchase: sessions that contain at least one purchase event. "
+            "The Products page counts purchase events and the units they bought.",
+        )
+    ]
+    if partial_days:
+        notes.append(
+            partial_days_note(
+                [(day.session_date, day.sessions) for day in partial_days],
+                "sessions",
+                "the conversion trend",
+            )
+        )
     return ui.div(
         kpi_row(
             kpi("sessions", "Sessions", count(summary.sessions)),
@@ -180,15 +270,10 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
             kpi("checkout-rate", "Cart → checkout", percent(by_step["checkout"].step_rate)),
             kpi("purchase-rate", "Checkout → purchase", percent(by_step["purchase"].step_rate)),
         ),
+        *notes,
         ui.layout_columns(
-            chart_card(
-                "Funnel",
-                charts.to_html(charts.funnel_figure(summary), "chart-funnel"),
-            ),
-            chart_card(
-                "Conversion trend",
-                charts.to_html(charts.conversion_trend_figure(days), "chart-conversion"),
-            ),
+            figure_card("Funnel", charts.funnel_figure(summary), "chart-funnel"),
+            chart_card("Conversion trend", trend),
             col_widths=(5, 7),
         ),
         ui.card(
@@ -210,6 +295,46 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
     )
 
 
+def _revenue_kpis(revenue: Sequence[queries.Money]) -> list[ui.Tag]:
+    """One box for the revenue, or one per currency: amounts in two currencies never add up."""
+    if len(revenue) == 1:
+        return [kpi("revenue", "Revenue", money_compact(revenue[0]), money(revenue[0]))]
+    return [
+        kpi(
+            f"revenue-{amount.currency.lower()}",
+            f"Revenue in {amount.currency}",
+            money_compact(amount),
+            money(amount),
+        )
+        for amount in revenue
+    ]
+
+
+def _currency_notes(totals: queries.ProductTotals, ranked: str | None) -> list[ui.Tag]:
+    notes = []
+    currencies = [amount.currency for amount in totals.revenue]
+    if len(currencies) > 1:
+        notes.append(
+            note(
+                "currency-note",
+                f"Revenue is in {len(currencies)} currencies in these dates "
+                f"({', '.join(currencies)}): each is shown on its own, never added up; "
+                f"ranking by revenue uses {ranked}, the latest day's currency.",
+            )
+        )
+    other = totals.purchases_in_other_currencies
+    if other:
+        notes.append(
+            note(
+                "other-currency-note",
+                f"{plural(other, 'purchase event')} in another currency than "
+                f"{' or '.join(currencies)} {'is' if other == 1 else 'are'} not in the revenue "
+                "(amounts are never converted).",
+            )
+        )
+    return notes
+
+
 def products_page(
     conn: connection, dates: DateRange, where: ProductFilter, by: queries.ProductMetric
 ) -> ui.Tag:
@@ -217,19 +342,29 @@ def products_page(
     if totals.products == 0:
         return _no_rows_in_range("product events for these filters", dates)
     top = queries.top_products(conn, dates, where, by=by, limit=15)
+    ranked_currency = top[0].ranked_revenue.currency if top else None
     return ui.div(
         kpi_row(
             kpi("products", "Products seen", count(totals.products)),
             kpi("views", "Views", count(totals.views)),
             kpi("add-to-carts", "Add-to-carts", count(totals.add_to_carts)),
-            kpi("purchases", "Purchases", count(totals.purchases)),
-            kpi("revenue", "Revenue", money(totals.revenue)),
+            kpi("purchases", "Purchase events", count(totals.purchases)),
+            kpi("units", "Units", count(totals.units)),
+            *_revenue_kpis(totals.revenue),
             kpi("view-to-cart", "View → cart", percent(totals.view_to_cart_rate)),
             kpi("cart-to-purchase", "Cart → purchase", percent(totals.cart_to_purchase_rate)),
         ),
-        chart_card(
+        note(
+            "purchase-note",
+            "Purchase events: purchase events of these products (one per product in an "
+            "order); units: the quantity they bought. Sessions with a purchase are on the "
+            "Funnel page.",
+        ),
+        *_currency_notes(totals, ranked_currency),
+        figure_card(
             f"Top {len(top)} products by {charts.METRIC_LABELS[by].lower()}",
-            charts.to_html(charts.top_products_figure(top, by), "chart-top-products"),
+            charts.top_products_figure(top, by),
+            "chart-top-products",
         ),
         ui.card(
             ui.card_header("Top products"),
@@ -241,7 +376,7 @@ def products_page(
                     "brand",
                     "views",
                     "add-to-carts",
-                    "purchases",
+                    "purchase events",
                     "units",
                     "revenue",
                     "view → cart",
@@ -256,7 +391,7 @@ def products_page(
                         count(row.add_to_carts),
                         count(row.purchases),
                         count(row.units),
-                        money(row.revenue),
+                        " · ".join(money(amount) for amount in row.revenue) or MISSING,
                         percent(row.view_to_cart_rate),
                         percent(row.cart_to_purchase_rate),
                     )
@@ -267,19 +402,62 @@ def products_page(
     )
 
 
+def _activity_charts(
+    conn: connection, dates: DateRange, full_days: Sequence[queries.ActiveDay]
+) -> list[ui.Tag]:
+    hourly = queries.events_per_hour(conn, dates)
+    if len(full_days) < 2:
+        # One day: a single bar, dot and heatmap row say nothing; its hours do.
+        day = full_days[0]
+        return [
+            one_day_note(
+                "one-day-note",
+                day.event_date,
+                "the day is shown hour by hour. Its active users: "
+                f"{count(day.users)} ({count(day.logged_in_users)} logged in), "
+                f"sessions: {count(day.sessions)}.",
+            ),
+            figure_card(
+                "Events per hour",
+                charts.events_per_hour_figure(hourly, bars_over=dates),
+                "chart-hourly",
+            ),
+        ]
+    daily = queries.events_per_day(conn, dates)
+    heatmap = queries.weekly_heatmap(conn, dates)
+    return [
+        ui.layout_columns(
+            figure_card("Events per hour", charts.events_per_hour_figure(hourly), "chart-hourly"),
+            figure_card("Events per day", charts.events_per_day_figure(daily), "chart-daily"),
+            figure_card(
+                "Hour of day \u00d7 day of week", charts.heatmap_figure(heatmap), "chart-heatmap"
+            ),
+            figure_card(
+                "Active users and sessions", charts.active_days_figure(full_days), "chart-active"
+            ),
+            col_widths=(6, 6, 6, 6),
+        )
+    ]
+
+
 def activity_page(conn: connection, dates: DateRange) -> ui.Tag:
     days = queries.active_days(conn, dates)
     if not days:
         return _no_rows_in_range("events", dates)
-    hourly = queries.events_per_hour(conn, dates)
-    daily = queries.events_per_day(conn, dates)
-    heatmap = queries.weekly_heatmap(conn, dates)
-    events = sum(day.events for day in days)
-    peak = max(days, key=lambda day: (day.users, day.event_date))
+    full_days, partial_days = queries.split_partial_days(days, lambda day: day.events)
+    peak = max(full_days, key=lambda day: (day.users, day.event_date))
+    partial_note = (
+        "1 partial day" if len(partial_days) == 1 else f"{len(partial_days)} partial days"
+    )
     return ui.div(
         kpi_row(
-            kpi("events", "Events", count(events)),
-            kpi("days", "Days with events", count(len(days))),
+            kpi("events", "Events", count(sum(day.events for day in days))),
+            kpi(
+                "days",
+                "Full days",
+                count(len(full_days)),
+                f"and {partial_note}" if partial_days else None,
+            ),
             kpi(
                 "peak-users",
                 "Most active users in a day",
@@ -288,155 +466,235 @@ def activity_page(conn: connection, dates: DateRange) -> ui.Tag:
             ),
             kpi(
                 "daily-sessions",
-                "Sessions per day (mean)",
-                count(round(sum(d.sessions for d in days) / len(days))),
+                "Sessions per full day (mean)",
+                count(round(sum(day.sessions for day in full_days) / len(full_days))),
             ),
             kpi("new-clients", "New clients", count(sum(day.new_clients for day in days))),
         ),
-        ui.layout_columns(
-            chart_card(
-                "Events per hour",
-                charts.to_html(charts.events_per_hour_figure(hourly), "chart-hourly"),
-            ),
-            chart_card(
-                "Events per day",
-                charts.to_html(charts.events_per_day_figure(daily), "chart-daily"),
-            ),
-            col_widths=(6, 6),
+        *(
+            [
+                partial_days_note(
+                    [(day.event_date, day.events) for day in partial_days],
+                    "events",
+                    "the full days, the mean and the users and sessions chart",
+                )
+            ]
+            if partial_days
+            else []
         ),
-        ui.layout_columns(
-            chart_card(
-                "Hour of day \u00d7 day of week",
-                charts.to_html(charts.heatmap_figure(heatmap), "chart-heatmap"),
-            ),
-            chart_card(
-                "Active users and sessions",
-                charts.to_html(charts.active_days_figure(days), "chart-active"),
-            ),
-            col_widths=(6, 6),
+        *_activity_charts(conn, dates, full_days),
+    )
+
+
+def freshness_banner(health: queries.DataHealth) -> ui.Tag:
+    fresh = health.load_age is not None and health.load_age <= FRESHNESS_LIMIT
+    text = (
+        f"Fresh: the last load was {age(health.load_age)}."
+        if fresh
+        else f"Stale: the last load was {age(health.load_age)}; the loader runs hourly, so the "
+        "pipeline may be stopped."
+    )
+    return ui.div(
+        ui.p(text, class_="mb-0", id="freshness"),
+        class_=f"alert {'alert-success' if fresh else 'alert-warning'}",
+    )
+
+
+def health_kpis(health: queries.DataHealth) -> ui.Tag:
+    last = health.last_load
+    return kpi_row(
+        kpi(
+            "last-load",
+            "Last load (UTC)",
+            utc(last.loaded_at if last else None),
+            age(health.load_age),
+            moment=True,
         ),
+        kpi("latest-event", "Latest event hour (UTC)", utc(health.latest_event_at), moment=True),
+        kpi("objects", "Raw objects loaded", count(health.objects_loaded)),
+        kpi("lines-loaded", "Raw lines loaded", count(health.lines_loaded)),
+        kpi("valid", "Valid events", count(health.valid_events)),
+        kpi("invalid", "Invalid events", count(health.invalid_events)),
+        kpi("duplicates", "Duplicates dropped", count(health.duplicate_events)),
+        kpi(
+            "rejected",
+            "Rejected lines",
+            count(health.lines_rejected),
+            f"{plural(health.rejected_events, 'reason')} recorded",
+        ),
+    )
+
+
+def recent_loads(loads: Sequence[queries.LoadRun]) -> ui.Tag:
+    """The loader's last runs, as a chart and a table; a run that found no new object too."""
+    if not loads:
+        return empty_state("Nothing has been loaded yet.")
+    return ui.layout_columns(
+        figure_card("Lines per loader run", charts.loads_figure(loads), "chart-loads"),
+        ui.card(
+            ui.card_header(f"Last {len(loads)} loader runs"),
+            table(
+                "loads-table",
+                ("loaded at (UTC)", "objects", "lines loaded", "lines rejected"),
+                [
+                    (
+                        utc(load.loaded_at),
+                        "0 (nothing new)" if load.objects == 0 else count(load.objects),
+                        count(load.lines_loaded),
+                        count(load.lines_rejected),
+                    )
+                    for load in loads
+                ],
+            ),
+        ),
+        col_widths=(6, 6),
     )
 
 
 def health_page(conn: connection) -> ui.Tag:
     health = queries.data_health(conn)
-    last = health.last_load
-    fresh = health.load_age is not None and health.load_age <= FRESHNESS_LIMIT
-    freshness = ui.div(
-        ui.p(
-            (
-                f"Fresh: the last load was {age(health.load_age)}."
-                if fresh
-                else f"Stale: the last load was {age(health.load_age)}; the loader runs "
-                "hourly, so the pipeline may be stopped."
-            ),
-            class_="mb-0",
-            id="freshness",
-        ),
-        class_=f"alert {'alert-success' if fresh else 'alert-warning'}",
-    )
     return ui.div(
-        freshness,
-        kpi_row(
-            kpi(
-                "last-load",
-                "Last load (UTC)",
-                utc(last.loaded_at if last else None),
-                age(health.load_age),
-                moment=True,
-            ),
-            kpi(
-                "latest-event", "Latest event hour (UTC)", utc(health.latest_event_at), moment=True
-            ),
-            kpi("objects", "Raw objects loaded", count(health.objects_loaded)),
-            kpi("lines-loaded", "Raw lines loaded", count(health.lines_loaded)),
-            kpi("valid", "Valid events", count(health.valid_events)),
-            kpi("invalid", "Invalid events", count(health.invalid_events)),
-            kpi("duplicates", "Duplicates dropped", count(health.duplicate_events)),
-            kpi(
-                "rejected",
-                "Rejected lines",
-                count(health.lines_rejected),
-                f"{count(health.rejected_events)} reasons recorded",
-            ),
-        ),
-        ui.layout_columns(
-            chart_card(
-                "Recent loads",
-                charts.to_html(charts.loads_figure(health.recent_loads), "chart-loads"),
-            )
-            if health.recent_loads
-            else empty_state("Nothing has been loaded yet."),
-            ui.card(
-                ui.card_header("Recent loads"),
-                table(
-                    "loads-table",
-                    ("loaded at", "objects", "lines loaded", "lines rejected"),
-                    [
-                        (
-                            utc(load.loaded_at),
-                            count(load.objects),
-                            count(load.lines_loaded),
-                            count(load.lines_rejected),
-                        )
-                        for load in health.recent_loads
-                    ],
-                ),
-            ),
-            col_widths=(6, 6),
-        ),
+        freshness_banner(health),
+        health_kpis(health),
+        recent_loads(health.recent_loads),
         ui.p(
             "Raw lines loaded = valid events + invalid events + duplicates dropped. "
             "Rejected lines never became raw lines (unreadable objects or lines); their reasons "
-            "are in staging.rejected_events. This page covers the whole warehouse, not the "
-            "date range.",
+            "are in staging.rejected_events. A run that found no new object shows as "
+            "\u201c0 (nothing new)\u201d. This page covers the whole warehouse, not the date "
+            "range.",
             class_="text-muted small",
         ),
     )
 
 
-# ---------------------------------------------------------------- UI
+# ---------------------------------------------------------------- the pages, in one table
 
 
-def _initial_state() -> tuple[DateRange, list[str], list[str]]:
-    """Default dates (the range with data, else today) and the Products filters' choices."""
-    today = datetime.now(UTC).date()
-    try:
-        with queries.warehouse() as conn:
-            dates = queries.data_date_range(conn) or DateRange(today, today)
-            return dates, queries.product_categories(conn), queries.product_brands(conn)
-    except (WarehouseUnreachableError, MartsNotBuiltError):
-        return DateRange(today, today), [], []
+class Choices:
+    """What the person chose (sidebar and page controls), read when a page asks: a page
+    re-renders only when an input it read changes."""
+
+    def __init__(self, input: Inputs) -> None:
+        self._input = input
+
+    def dates(self) -> DateRange | None:
+        start, end = self._input.dates()
+        if start is None or end is None:
+            return None
+        return DateRange(start, end)
+
+    def product_filter(self) -> ProductFilter:
+        return ProductFilter(
+            category=self._input.category() or None, brand=self._input.brand() or None
+        )
+
+    def rank_by(self) -> queries.ProductMetric:
+        chosen = self._input.rank_by()
+        return next((metric for metric in queries.PRODUCT_METRICS if metric == chosen), "views")
+
+
+@dataclass(frozen=True)
+class StartState:
+    """What the page starts with: the default dates and the Products filters' choices."""
+
+    dates: DateRange
+    categories: list[str]
+    brands: list[str]
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str  # the tab's name
+    output_id: str  # the Shiny output the page is drawn in
+    # Draws the page. A dated page is called with the sidebar's dates, checked; an undated
+    # one (it shows the whole warehouse) with None.
+    build: Callable[[connection, DateRange | None, Choices], ui.Tag]
+    dated: bool = True
+    # Inputs of the page's own, above it.
+    controls: Callable[[StartState], ui.Tag] | None = None
+
+
+def _dated(
+    build: Callable[[connection, DateRange, Choices], ui.Tag],
+) -> Callable[[connection, DateRange | None, Choices], ui.Tag]:
+    def build_with_dates(conn: connection, dates: DateRange | None, choices: Choices) -> ui.Tag:
+        if dates is None:
+            raise ValueError("a dated page was drawn without dates")
+        return build(conn, dates, choices)
+
+    return build_with_dates
 
 
 def _choices(values: Sequence[str], everything: str) -> dict[str, str]:
     return {ALL: everything} | {value: value for value in values}
 
 
+def product_controls(start: StartState) -> ui.Tag:
+    return ui.layout_columns(
+        ui.input_select("category", "Category", _choices(start.categories, "All categories")),
+        ui.input_select("brand", "Brand", _choices(start.brands, "All brands")),
+        ui.input_select("rank_by", "Rank by", {str(k): v for k, v in charts.METRIC_LABELS.items()}),
+        col_widths=(4, 4, 4),
+    )
+
+
+PAGES = (
+    Page("Funnel", "funnel", _dated(lambda conn, dates, _: funnel_page(conn, dates))),
+    Page(
+        "Products",
+        "products",
+        _dated(
+            lambda conn, dates, choices: products_page(
+                conn, dates, choices.product_filter(), choices.rank_by()
+            )
+        ),
+        controls=product_controls,
+    ),
+    Page("Activity", "activity", _dated(lambda conn, dates, _: activity_page(conn, dates))),
+    Page("Data health", "health", lambda conn, _dates, _choices: health_page(conn), dated=False),
+)
+
+
+# ---------------------------------------------------------------- UI
+
+
+def _start_state() -> StartState:
+    """Default dates (the days with data, partial days at the ends left out; else today) and
+    the Products filters' choices."""
+    today = datetime.now(UTC).date()
+    try:
+        with queries.warehouse() as conn:
+            dates = queries.data_dates(conn)
+            return StartState(
+                dates.default if dates else DateRange(today, today),
+                queries.product_categories(conn),
+                queries.product_brands(conn),
+            )
+    except (WarehouseUnreachableError, MartsNotBuiltError):
+        return StartState(DateRange(today, today), [], [])
+
+
 def app_ui(request: Request) -> ui.Tag:
     """Built per page load, so the date range defaults to the data there is now."""
-    dates, categories, brands = _initial_state()
-    return ui.page_navbar(
-        ui.nav_panel("Funnel", ui.output_ui("funnel")),
+    start = _start_state()
+    panels = [
         ui.nav_panel(
-            "Products",
-            ui.layout_columns(
-                ui.input_select("category", "Category", _choices(categories, "All categories")),
-                ui.input_select("brand", "Brand", _choices(brands, "All brands")),
-                ui.input_select(
-                    "rank_by", "Rank by", {str(k): v for k, v in charts.METRIC_LABELS.items()}
-                ),
-                col_widths=(4, 4, 4),
-            ),
-            ui.output_ui("products"),
-        ),
-        ui.nav_panel("Activity", ui.output_ui("activity")),
-        ui.nav_panel("Data health", ui.output_ui("health")),
+            page.title,
+            *([page.controls(start)] if page.controls else []),
+            ui.output_ui(page.output_id),
+        )
+        for page in PAGES
+    ]
+    return ui.page_navbar(
+        *panels,
         title=TITLE,
         id="page",
         window_title=TITLE,
         sidebar=ui.sidebar(
-            ui.input_date_range("dates", "Dates (UTC)", start=dates.start, end=dates.end),
+            ui.input_date_range(
+                "dates", "Dates (UTC)", start=start.dates.start, end=start.dates.end
+            ),
             ui.input_action_button("all_dates", "All dates", class_="btn-sm"),
             ui.output_ui("data_note"),
             width=270,
@@ -448,39 +706,52 @@ def app_ui(request: Request) -> ui.Tag:
 # ---------------------------------------------------------------- server
 
 
-def server(input: Inputs, output: Outputs, session: Session) -> None:
-    @reactive.calc
-    def chosen_dates() -> DateRange | None:
-        start, end = input.dates()
-        if start is None or end is None:
-            return None
-        return DateRange(start, end)
+def describe_data(dates: queries.DataDates | None) -> ui.Tag:
+    """The sidebar's sentence about the data there is."""
+    if dates is None:
+        return ui.p(NO_EVENTS_MESSAGE, class_="small text-muted")
+    every = dates.every_day
+    text = f"Events from {every.start:%Y-%m-%d} to {every.end:%Y-%m-%d}."
+    left_out = dates.left_out_of_default
+    if left_out:
+        days = _day_list([(day.event_date, day.events) for day in left_out], "events")
+        text += (
+            f" Left out of the starting dates as partial (late or clock-skewed events): {days};"
+            f" \u201cAll dates\u201d takes {'it' if len(left_out) == 1 else 'them'} in."
+        )
+    return ui.p(text + " All dates and hours are UTC.", class_="small text-muted", id="data-range")
 
-    def dated(build: Callable[[connection, DateRange], ui.Tag]) -> ui.Tag:
-        dates = chosen_dates()
-        if dates is None:
-            return empty_state("Choose a start and an end date in the sidebar.")
-        if dates.start > dates.end:
-            return empty_state("The start date is after the end date: swap them in the sidebar.")
-        return _guarded(lambda conn: build(conn, dates))
+
+def _render_page(page: Page, choices: Choices) -> ui.Tag:
+    if not page.dated:
+        return _guarded(lambda conn: page.build(conn, None, choices))
+    dates = choices.dates()
+    if dates is None:
+        return empty_state("Choose a start and an end date in the sidebar.")
+    if dates.start > dates.end:
+        return empty_state("The start date is after the end date: swap them in the sidebar.")
+    return _guarded(lambda conn: page.build(conn, dates, choices))
+
+
+def _page_renderer(page: Page, choices: Choices) -> Callable[[], ui.Tag]:
+    def render_page() -> ui.Tag:
+        return _render_page(page, choices)
+
+    return render_page
+
+
+def server(input: Inputs, output: Outputs, session: Session) -> None:
+    choices = Choices(input)
+
+    for page in PAGES:  # one output per page, named by the table
+        output(id=page.output_id)(render.ui(_page_renderer(page, choices)))
 
     @render.ui
     def data_note() -> ui.Tag:
-        def note(conn: connection) -> ui.Tag:
-            dates = queries.data_date_range(conn)
-            if dates is None:
-                return ui.p(NO_EVENTS_MESSAGE, class_="small text-muted")
-            return ui.p(
-                f"Events from {dates.start:%Y-%m-%d} to {dates.end:%Y-%m-%d}. "
-                "All dates and hours are UTC.",
-                class_="small text-muted",
-                id="data-range",
-            )
-
         input.all_dates()  # re-read when asked for every date
         try:
             with queries.warehouse() as conn:
-                return note(conn)
+                return describe_data(queries.data_dates(conn))
         except (WarehouseUnreachableError, MartsNotBuiltError):
             # The page itself says why in full.
             return ui.p("No data to show.", class_="small text-muted", id="data-range")
@@ -507,27 +778,6 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
             return
         selected = input.brand() if input.brand() in brands else ALL
         ui.update_select("brand", choices=_choices(brands, "All brands"), selected=selected)
-
-    @render.ui
-    def funnel() -> ui.Tag:
-        return dated(funnel_page)
-
-    @render.ui
-    def products() -> ui.Tag:
-        where = ProductFilter(category=input.category() or None, brand=input.brand() or None)
-        chosen = input.rank_by()
-        by: queries.ProductMetric = next(
-            (metric for metric in queries.PRODUCT_METRICS if metric == chosen), "views"
-        )
-        return dated(lambda conn, dates: products_page(conn, dates, where, by))
-
-    @render.ui
-    def activity() -> ui.Tag:
-        return dated(activity_page)
-
-    @render.ui
-    def health() -> ui.Tag:
-        return _guarded(health_page)
 
 
 def create_app() -> App:

@@ -13,8 +13,10 @@ import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from clickstream.contract import EVENT_NAMES
 from dashboard.queries import (
     ActiveDay,
+    DateRange,
     EventCount,
     FunnelDay,
     FunnelSummary,
@@ -33,21 +35,22 @@ STEP_LABELS = {
     "checkout": "Checkout",
     "purchase": "Purchase",
 }
-EVENT_COLOURS = {
-    "page_view": "#4c78a8",
-    "product_view": "#72b7b2",
-    "add_to_cart": "#54a24b",
-    "remove_from_cart": "#e45756",
-    "checkout": "#f58518",
-    "purchase": "#b279a2",
-}
+# One colour per event name of the contract, in its order.
+EVENT_COLOURS = dict(
+    zip(
+        EVENT_NAMES,
+        ("#4c78a8", "#72b7b2", "#54a24b", "#e45756", "#f58518", "#b279a2"),
+        strict=True,
+    )
+)
 METRIC_LABELS: dict[ProductMetric, str] = {
     "views": "Views",
     "add_to_carts": "Add-to-carts",
-    "purchases": "Purchases",
+    "purchases": "Purchase events",
     "revenue": "Revenue",
 }
-DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -112,13 +115,18 @@ def top_products_figure(rows: Sequence[ProductRow], by: ProductMetric) -> go.Fig
     # Largest at the top: plotly draws horizontal bars bottom-up.
     ordered = list(reversed(rows))
     labels = [f"{row.product_name or row.product_id} ({row.product_id})" for row in ordered]
-    values = [float(row.revenue) if by == "revenue" else getattr(row, by) for row in ordered]
+    values = [
+        float(row.ranked_revenue.amount) if by == "revenue" else getattr(row, by) for row in ordered
+    ]
     figure = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color="#4c78a8"))
     figure.update_yaxes(automargin=True)
-    if by == "revenue":
-        figure.update_xaxes(tickformat=",.0f")
+    title = f"Top products by {METRIC_LABELS[by].lower()}"
+    if by == "revenue" and rows:
+        currency = rows[0].ranked_revenue.currency
+        figure.update_xaxes(tickformat=",.0f", title=f"revenue ({currency})")
+        title += f" in {currency}"
     height = max(260, 26 * len(rows) + 80)
-    return _layout(figure, height=height, title=f"Top products by {METRIC_LABELS[by].lower()}")
+    return _layout(figure, height=height, title=title)
 
 
 def _events_by_name(counts: Sequence[EventCount], kind: str) -> go.Figure:
@@ -136,8 +144,22 @@ def _events_by_name(counts: Sequence[EventCount], kind: str) -> go.Figure:
     return figure
 
 
-def events_per_hour_figure(counts: Sequence[EventCount]) -> go.Figure:
-    figure = _events_by_name(counts, "line")
+def events_per_hour_figure(
+    counts: Sequence[EventCount], bars_over: DateRange | None = None
+) -> go.Figure:
+    """Lines by event name; or, for a range of about a day (`bars_over`), stacked bars an hour
+    wide over the whole range, so that a few hours with events still read as hours of a day."""
+    if bars_over is None:
+        return _layout(_events_by_name(counts, "line"), title="Events per hour (UTC)")
+    figure = _events_by_name(counts, "bar")
+    figure.update_traces(width=0.9 * HOUR_MS, offset=0.05 * HOUR_MS)  # from hh:00 to hh:54
+    figure.update_layout(barmode="stack")
+    figure.update_xaxes(
+        type="date",
+        range=[bars_over.start_at, bars_over.end_before],
+        tickformat="%H:%M\n%b %d",
+        dtick=3 * HOUR_MS,
+    )
     return _layout(figure, title="Events per hour (UTC)")
 
 
@@ -180,26 +202,42 @@ def active_days_figure(days: Sequence[ActiveDay]) -> go.Figure:
     return _layout(figure, title="Active users and sessions per day (UTC)")
 
 
+def _short(value: int) -> str:
+    """12 -> '12', 16976 -> '17k', 2_400_000 -> '2.4M'."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 1_000:
+        return f"{value / 1_000:.0f}k"
+    return str(value)
+
+
 def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
-    ordered = list(reversed(loads))  # oldest first, left to right
-    when = [load.loaded_at.strftime("%m-%d %H:%M:%S") for load in ordered]
+    """Lines loaded and rejected by each loader run, oldest on the left. Each run is labelled
+    with its date and time on two short lines, so that no label is cut; a run that found
+    nothing new still has its label and a 0."""
+    ordered = list(reversed(loads))
+    when = [load.loaded_at.strftime("%m-%d<br>%H:%M:%S") for load in ordered]
     figure = go.Figure()
-    figure.add_trace(
-        go.Bar(
-            x=when,
-            y=[ld.lines_loaded for ld in ordered],
-            name="lines loaded",
-            marker_color="#4c78a8",
+    for name, colour, values, show_zero in (
+        ("lines loaded", "#4c78a8", [load.lines_loaded for load in ordered], True),
+        ("lines rejected", "#e45756", [load.lines_rejected for load in ordered], False),
+    ):
+        figure.add_trace(
+            go.Bar(
+                x=when,
+                y=values,
+                name=name,
+                marker_color=colour,
+                # Short labels ("17k"), so that they keep a readable size above narrow bars.
+                text=[_short(value) if value or show_zero else "" for value in values],
+                textposition="outside",
+                textfont={"size": 11},
+                cliponaxis=False,
+            )
         )
-    )
-    figure.add_trace(
-        go.Bar(
-            x=when,
-            y=[ld.lines_rejected for ld in ordered],
-            name="lines rejected",
-            marker_color="#e45756",
-        )
-    )
-    figure.update_xaxes(type="category", tickangle=-30, automargin=True)
+    figure.update_xaxes(type="category", tickangle=0, automargin=True)
+    figure.update_yaxes(rangemode="tozero")
     figure.update_layout(barmode="group")
-    return _layout(figure, height=300, title="Recent loads (UTC)")
+    figure = _layout(figure, height=320, title="Lines loaded and rejected (UTC)")
+    figure.update_layout(legend={"orientation": "h", "y": -0.3})
+    return figure

@@ -10,12 +10,12 @@ Column names and metric definitions: design.md and briefs/marts.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg2
 import psycopg2.errors
@@ -27,14 +27,12 @@ from clickstream.warehouse import connect
 # A dashboard query that runs longer than this is a bug: fail instead of hanging the page.
 STATEMENT_TIMEOUT_MS = 15_000
 FUNNEL_STEPS = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
-EVENT_NAMES = (
-    "page_view",
-    "product_view",
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout",
-    "purchase",
-)
+# A day with fewer events (or sessions) than this share of the busiest of the days around it
+# is partial: a handful of late or clock-skewed events, or the first or last hours of the data.
+# Per-day means and trends leave such days out, the default date range trims them from its
+# ends, and the pages name them, so that a few stray events cannot halve a mean.
+PARTIAL_DAY_SHARE = 0.10
+PARTIAL_DAY_NEIGHBOURS = 7  # days with data on each side that a day is compared with
 ProductMetric = Literal["views", "add_to_carts", "purchases", "revenue"]
 PRODUCT_METRICS: tuple[ProductMetric, ...] = ("views", "add_to_carts", "purchases", "revenue")
 
@@ -104,16 +102,76 @@ def _rate(numerator: int | Decimal | None, denominator: int | Decimal | None) ->
     return float(numerator or 0) / float(denominator)
 
 
+# ---------------------------------------------------------------- partial days
+
+
+T = TypeVar("T")
+
+
+def split_partial_days(days: Sequence[T], size: Callable[[T], int]) -> tuple[list[T], list[T]]:
+    """(full days, partial days) of `days` (in date order), each list in that order.
+
+    A day is partial when its `size` (events, sessions) is under PARTIAL_DAY_SHARE of the
+    busiest among its neighbours: itself and the PARTIAL_DAY_NEIGHBOURS days with data
+    before and after it. Neighbours, not the whole range: a shop that grew tenfold in a year
+    still has full days at the start of that year."""
+    sizes = [size(day) for day in days]
+    full: list[T] = []
+    partial: list[T] = []
+    for index, day in enumerate(days):
+        near = sizes[max(0, index - PARTIAL_DAY_NEIGHBOURS) : index + PARTIAL_DAY_NEIGHBOURS + 1]
+        (partial if sizes[index] < PARTIAL_DAY_SHARE * max(near) else full).append(day)
+    return full, partial
+
+
 # ---------------------------------------------------------------- the shared date filter
+
+
+@dataclass(frozen=True)
+class DayEvents:
+    event_date: date
+    events: int
+
+
+@dataclass(frozen=True)
+class DataDates:
+    """The UTC dates that have events, and the date range the pages start with."""
+
+    every_day: DateRange  # the first to the last date with events ("All dates")
+    default: DateRange  # the same without the partial days at either end
+    partial_days: tuple[DayEvents, ...]  # partial days anywhere in every_day
+
+    @property
+    def left_out_of_default(self) -> tuple[DayEvents, ...]:
+        return tuple(
+            day
+            for day in self.partial_days
+            if not self.default.start <= day.event_date <= self.default.end
+        )
+
+
+def data_dates(conn: connection) -> DataDates | None:
+    """The dates with events (fct_activity_daily: one small row per day); None when none.
+
+    The default range leaves out partial days at the ends, such as a next day that holds only
+    a handful of late or clock-skewed events: they would show as a day of (almost) no
+    traffic and halve every per-day mean."""
+    rows = _rows(conn, "select event_date, events from public.fct_activity_daily order by 1")
+    days = [DayEvents(row[0], int(row[1])) for row in rows]
+    if not days:
+        return None
+    full, partial = split_partial_days(days, lambda day: day.events)
+    return DataDates(
+        every_day=DateRange(days[0].event_date, days[-1].event_date),
+        default=DateRange(full[0].event_date, full[-1].event_date),
+        partial_days=tuple(partial),
+    )
 
 
 def data_date_range(conn: connection) -> DateRange | None:
     """The UTC dates that have events (from fct_activity_daily); None when there are none."""
-    rows = _rows(conn, "select min(event_date), max(event_date) from public.fct_activity_daily")
-    first, last = rows[0]
-    if first is None:
-        return None
-    return DateRange(first, last)
+    dates = data_dates(conn)
+    return None if dates is None else dates.every_day
 
 
 # ---------------------------------------------------------------- Funnel
@@ -236,15 +294,28 @@ _PRODUCT_FILTER_SQL = """
 
 
 @dataclass(frozen=True)
-class ProductTotals:
-    products: int
+class Money:
+    currency: str  # ISO 4217, e.g. EUR
+    amount: Decimal
+
+
+def _money(
+    currencies: Sequence[str] | None, amounts: Sequence[Decimal] | None
+) -> tuple[Money, ...]:
+    """Revenue per currency from two parallel SQL arrays (in currency order)."""
+    return tuple(
+        Money(currency, Decimal(amount))
+        for currency, amount in zip(currencies or (), amounts or (), strict=True)
+    )
+
+
+class _ProductRates:
+    """The rates of a set of product events, from its counts summed over the range (the
+    mart's daily rates are not averaged)."""
+
     views: int
     add_to_carts: int
-    removes: int
-    checkouts: int
     purchases: int
-    units: int
-    revenue: Decimal
 
     @property
     def view_to_cart_rate(self) -> float | None:
@@ -253,6 +324,22 @@ class ProductTotals:
     @property
     def cart_to_purchase_rate(self) -> float | None:
         return _rate(self.purchases, self.add_to_carts)
+
+
+@dataclass(frozen=True)
+class ProductTotals(_ProductRates):
+    products: int
+    views: int
+    add_to_carts: int
+    removes: int
+    checkouts: int
+    purchases: int  # purchase events
+    units: int  # the quantity those purchase events bought
+    # Revenue in each currency of the range (the mart's `currency`), never added together:
+    # one entry unless the reporting currency changed within the range.
+    revenue: tuple[Money, ...]
+    # Purchase events in another currency than the reporting one: not in `revenue`.
+    purchases_in_other_currencies: int
 
 
 def product_totals(conn: connection, dates: DateRange, where: ProductFilter) -> ProductTotals:
@@ -260,42 +347,53 @@ def product_totals(conn: connection, dates: DateRange, where: ProductFilter) -> 
     (row,) = _rows(
         conn,
         f"""
+        with product_days as (
+            select * from public.fct_product_performance_daily where {_PRODUCT_FILTER_SQL}
+        ),
+        revenue_by_currency as (
+            select currency, sum(revenue) as revenue from product_days group by currency
+        )
         select
             count(distinct product_id),
             coalesce(sum(views), 0), coalesce(sum(add_to_carts), 0),
             coalesce(sum(removes), 0), coalesce(sum(checkouts), 0),
             coalesce(sum(purchases), 0), coalesce(sum(units), 0),
-            coalesce(sum(revenue), 0)
-        from public.fct_product_performance_daily
-        where {_PRODUCT_FILTER_SQL}
+            coalesce(sum(purchases_in_other_currencies), 0),
+            (select array_agg(currency order by currency) from revenue_by_currency),
+            (select array_agg(revenue order by currency) from revenue_by_currency)
+        from product_days
         """,
         dates.params() | where.params(),
     )
-    products, views, carts, removes, checkouts, purchases, units = (int(v) for v in row[:7])
+    products, views, carts, removes, checkouts, purchases, units, other = (
+        int(value) for value in row[:8]
+    )
     return ProductTotals(
-        products, views, carts, removes, checkouts, purchases, units, revenue=Decimal(row[7])
+        products,
+        views,
+        carts,
+        removes,
+        checkouts,
+        purchases,
+        units,
+        revenue=_money(row[8], row[9]),
+        purchases_in_other_currencies=other,
     )
 
 
 @dataclass(frozen=True)
-class ProductRow:
+class ProductRow(_ProductRates):
     product_id: str
     product_name: str | None
     category: str | None
     brand: str | None
     views: int
     add_to_carts: int
-    purchases: int
+    purchases: int  # purchase events
     units: int
-    revenue: Decimal
-
-    @property
-    def view_to_cart_rate(self) -> float | None:
-        return _rate(self.add_to_carts, self.views)
-
-    @property
-    def cart_to_purchase_rate(self) -> float | None:
-        return _rate(self.purchases, self.add_to_carts)
+    revenue: tuple[Money, ...]  # per currency, never added together
+    # What "rank by revenue" ranks: the revenue in the currency of the range's latest day.
+    ranked_revenue: Money
 
 
 def top_products(
@@ -305,21 +403,51 @@ def top_products(
     by: ProductMetric = "views",
     limit: int = 20,
 ) -> list[ProductRow]:
-    """The `limit` products with the most `by` in the range (ties by product id)."""
+    """The `limit` products with the most `by` in the range (ties by product id). Revenue
+    ranks in one currency, the latest day's: amounts in two currencies cannot be compared."""
     if by not in PRODUCT_METRICS:
         raise ValueError(f"cannot rank products by {by!r}: choose one of {PRODUCT_METRICS}")
     # `by` is one of four fixed names checked above, so formatting it in is safe.
     rows = _rows(
         conn,
         f"""
+        with product_days as (
+            select * from public.fct_product_performance_daily where {_PRODUCT_FILTER_SQL}
+        ),
+        ranking_currency as (
+            select currency from product_days order by event_date desc, currency limit 1
+        ),
+        revenue_by_currency as (
+            select product_id, currency, sum(revenue) as revenue
+            from product_days
+            group by product_id, currency
+        ),
+        revenues as (
+            select
+                product_id,
+                array_agg(currency order by currency) as currencies,
+                array_agg(revenue order by currency) as amounts,
+                coalesce(
+                    sum(revenue) filter (where currency = (select currency from ranking_currency)),
+                    0
+                ) as revenue
+            from revenue_by_currency
+            group by product_id
+        ),
+        products as (
+            select
+                product_id,
+                max(product_name) as product_name, max(category) as category,
+                max(brand) as brand,
+                sum(views) as views, sum(add_to_carts) as add_to_carts,
+                sum(purchases) as purchases, sum(units) as units
+            from product_days
+            group by product_id
+        )
         select
-            product_id,
-            max(product_name), max(category), max(brand),
-            sum(views) as views, sum(add_to_carts) as add_to_carts,
-            sum(purchases) as purchases, sum(units), sum(revenue) as revenue
-        from public.fct_product_performance_daily
-        where {_PRODUCT_FILTER_SQL}
-        group by product_id
+            product_id, product_name, category, brand, views, add_to_carts, purchases, units,
+            currencies, amounts, (select currency from ranking_currency), revenue
+        from products join revenues using (product_id)
         order by {by} desc, product_id
         limit %(limit)s
         """,
@@ -335,7 +463,8 @@ def top_products(
             add_to_carts=int(row[5]),
             purchases=int(row[6]),
             units=int(row[7]),
-            revenue=Decimal(row[8]),
+            revenue=_money(row[8], row[9]),
+            ranked_revenue=Money(row[10], Decimal(row[11])),
         )
         for row in rows
     ]
@@ -377,25 +506,23 @@ class EventCount:
     events: int
 
 
-def events_per_hour(conn: connection, dates: DateRange) -> list[EventCount]:
-    rows = _rows(
-        conn,
-        """
-        select event_hour, event_name, events
-        from public.fct_activity_hourly
-        where event_hour >= %(start_at)s and event_hour < %(end_before)s
-        order by event_hour, event_name
-        """,
-        dates.params(),
-    )
-    return [EventCount(row[0], row[1], int(row[2])) for row in rows]
+# The ways the Activity page slices fct_activity_hourly: fixed SQL expressions, never input.
+_BY_HOUR = "event_hour"
+_BY_EVENT_NAME = "event_name"
+_BY_DATE = "(event_hour at time zone 'UTC')::date"
+_BY_WEEKDAY = "extract(isodow from event_hour at time zone 'UTC')::int"
+_BY_HOUR_OF_DAY = "extract(hour from event_hour at time zone 'UTC')::int"
 
 
-def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
+def _hourly_events(
+    conn: connection, dates: DateRange, first: str, second: str
+) -> list[tuple[Any, Any, int]]:
+    """fct_activity_hourly's events in the range, summed by two of the _BY_ expressions and
+    ordered by them. The one query every Activity chart of event counts reads."""
     rows = _rows(
         conn,
-        """
-        select (event_hour at time zone 'UTC')::date as event_date, event_name, sum(events)
+        f"""
+        select {first}, {second}, sum(events)
         from public.fct_activity_hourly
         where event_hour >= %(start_at)s and event_hour < %(end_before)s
         group by 1, 2
@@ -403,7 +530,17 @@ def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
         """,
         dates.params(),
     )
-    return [EventCount(row[0], row[1], int(row[2])) for row in rows]
+    return [(row[0], row[1], int(row[2])) for row in rows]
+
+
+def events_per_hour(conn: connection, dates: DateRange) -> list[EventCount]:
+    rows = _hourly_events(conn, dates, _BY_HOUR, _BY_EVENT_NAME)
+    return [EventCount(*row) for row in rows]
+
+
+def events_per_day(conn: connection, dates: DateRange) -> list[EventCount]:
+    rows = _hourly_events(conn, dates, _BY_DATE, _BY_EVENT_NAME)
+    return [EventCount(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -415,21 +552,8 @@ class HeatmapCell:
 
 def weekly_heatmap(conn: connection, dates: DateRange) -> list[HeatmapCell]:
     """Events by UTC hour of day by day of week, every event name together."""
-    rows = _rows(
-        conn,
-        """
-        select
-            extract(isodow from event_hour at time zone 'UTC')::int,
-            extract(hour from event_hour at time zone 'UTC')::int,
-            sum(events)
-        from public.fct_activity_hourly
-        where event_hour >= %(start_at)s and event_hour < %(end_before)s
-        group by 1, 2
-        order by 1, 2
-        """,
-        dates.params(),
-    )
-    return [HeatmapCell(row[0], row[1], int(row[2])) for row in rows]
+    rows = _hourly_events(conn, dates, _BY_WEEKDAY, _BY_HOUR_OF_DAY)
+    return [HeatmapCell(*row) for row in rows]
 
 
 @dataclass(frozen=True)

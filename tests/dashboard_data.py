@@ -2,7 +2,9 @@
 columns of briefs/marts.md, and the loader's status tables, filled by hand so that every
 figure on the pages can be asserted exactly.
 
-Three UTC days, 2026-11-01 (a Sunday) to 2026-11-03, three products, two loads.
+Three UTC days, 2026-11-01 (a Sunday) to 2026-11-03, three products, and on the day after,
+2026-11-04, a handful of late events (a partial day, which the date range leaves out by
+default). Four loader runs, the last of which found nothing new.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from extract_load.schema import ensure_schema, rebuild_load_runs
 
 FIRST_DAY = date(2026, 11, 1)
 LAST_DAY = date(2026, 11, 3)
+STRAY_DAY = date(2026, 11, 4)  # 2 late events: under 10% of the busiest day's 23
 
 MARTS_DDL = """
 create table public.fct_funnel_daily (
@@ -54,6 +57,8 @@ create table public.fct_product_performance_daily (
     purchases int not null,
     units int not null,
     revenue numeric(14, 2) not null,
+    currency text not null,
+    purchases_in_other_currencies int not null,
     view_to_cart_rate numeric,
     cart_to_purchase_rate numeric
 );
@@ -95,13 +100,15 @@ PRODUCTS = [
     ("p2", "Wireless Mouse", "accessories", "Clicky", "20.00"),
     ("p3", "Mechanical Keyboard", "accessories", "Acme", "60.25"),
 ]
-# event_date, product_id, views, add_to_carts, removes, checkouts, purchases, units, revenue
+# event_date, product_id, views, add_to_carts, removes, checkouts, purchases, units, revenue,
+# currency, purchases_in_other_currencies (one of p2's four purchases on 11-01 was in USD: in
+# purchases and units, not in the EUR revenue)
 PRODUCT_DAYS = [
-    ("2026-11-01", "p1", 40, 10, 2, 6, 4, 5, "5000.00"),
-    ("2026-11-01", "p2", 30, 6, 1, 3, 3, 4, "80.00"),
-    ("2026-11-02", "p1", 50, 12, 0, 5, 5, 5, "5000.00"),
-    ("2026-11-02", "p3", 25, 5, 0, 2, 2, 2, "120.50"),
-    ("2026-11-03", "p2", 10, 0, 0, 0, 0, 0, "0.00"),
+    ("2026-11-01", "p1", 40, 10, 2, 6, 4, 5, "5000.00", "EUR", 0),
+    ("2026-11-01", "p2", 30, 6, 1, 3, 4, 5, "80.00", "EUR", 1),
+    ("2026-11-02", "p1", 50, 12, 0, 5, 5, 5, "5000.00", "EUR", 0),
+    ("2026-11-02", "p3", 25, 5, 0, 2, 2, 2, "120.50", "EUR", 0),
+    ("2026-11-03", "p2", 10, 0, 0, 0, 0, 0, "0.00", "EUR", 0),
 ]
 # event_hour (UTC), event_name, events, users, sessions
 HOURS = [
@@ -112,12 +119,15 @@ HOURS = [
     ("2026-11-02 09:00+00", "page_view", 20, 8, 9),
     ("2026-11-02 23:00+00", "add_to_cart", 3, 2, 2),
     ("2026-11-03 00:00+00", "page_view", 5, 2, 2),
+    ("2026-11-04 00:00+00", "page_view", 1, 1, 1),  # late events of a session of the 3rd
+    ("2026-11-04 01:00+00", "add_to_cart", 1, 1, 1),
 ]
 # event_date, events (= the day's hours), users, sessions, logged_in_users, new_clients
 DAYS = [
     ("2026-11-01", 21, 7, 8, 2, 3),
     ("2026-11-02", 23, 9, 10, 4, 5),
     ("2026-11-03", 5, 2, 2, 0, 1),
+    ("2026-11-04", 2, 1, 1, 0, 0),
 ]
 # s3_key, lines_loaded, lines_rejected, load_id, loaded_at (SQL expression)
 MANIFEST = [
@@ -127,11 +137,16 @@ MANIFEST = [
      "'2026-11-02 10:05+00'"),
     # The latest load was half an hour ago, so the page says the data is fresh.
     ("events/2026/11/03/00/events-c.json", 3, 0, "00000000-0000-0000-0000-00000000000b",
-     "now() - interval '30 minutes'"),
+     "now() - interval '40 minutes'"),
+    ("events/2026/11/04/01/events-d.json", 4, 0, "00000000-0000-0000-0000-00000000000c",
+     "now() - interval '35 minutes'"),
 ]  # fmt: skip
+# The latest run, half an hour ago, found no new object: the loader still writes its row in
+# staging.load_runs (objects 0, lines 0), so the page says the data is fresh.
+EMPTY_LOAD_ID = "00000000-0000-0000-0000-00000000000d"
 INVALID_EVENTS = 2
-LINES_LOADED = 53
-VALID_EVENTS = 49  # sum of DAYS' events: 53 loaded = 49 valid + 2 invalid + 2 duplicates
+LINES_LOADED = 57
+VALID_EVENTS = 51  # sum of DAYS' events: 57 loaded = 51 valid + 2 invalid + 4 duplicates
 
 
 def create_marts(conn: connection) -> None:
@@ -174,16 +189,19 @@ def fill_known_data(conn: connection) -> None:
             purchases,
             units,
             revenue,
+            currency,
+            other_currencies,
         ) in PRODUCT_DAYS:
             cursor.execute(
                 """
                 insert into public.fct_product_performance_daily values (
-                    %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                     %s::numeric / nullif(%s, 0), %s::numeric / nullif(%s, 0)
                 )
                 """,
                 (day, product_id, *names[product_id], views, carts, removes, checkouts,
-                 purchases, units, revenue, carts, views, purchases, carts),
+                 purchases, units, revenue, currency, other_currencies, carts, views,
+                 purchases, carts),
             )  # fmt: skip
         cursor.executemany(
             "insert into public.fct_activity_hourly values (%s, %s, %s, %s, %s)", HOURS
@@ -209,4 +227,17 @@ def fill_known_data(conn: connection) -> None:
             " values ('events/2026/11/02/09/events-b.json', 7, 'not JSON', '{oops')"
         )
         rebuild_load_runs(cursor)  # the manifest was written by hand, not by the loader
+    insert_empty_load_run(conn, EMPTY_LOAD_ID, "now() - interval '30 minutes'")
     conn.commit()
+
+
+def insert_empty_load_run(conn: connection, load_id: str, loaded_at: str) -> None:
+    """A loader run that found no new object, as the loader records it: its row in
+    staging.load_runs with 0 objects and 0 lines, and nothing in the manifest."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "insert into staging.load_runs"
+            " (load_id, first_loaded_at, loaded_at, objects, lines_loaded, lines_rejected)"
+            f" values (%s, {loaded_at}, {loaded_at}, 0, 0, 0)",
+            (load_id,),
+        )

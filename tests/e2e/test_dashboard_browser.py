@@ -4,6 +4,7 @@ Screenshots go to test-results/dashboard/."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -100,6 +101,28 @@ def _set_dates(page: Page, start: str, end: str) -> None:
     page.keyboard.press("Escape")
 
 
+def _expect_whole_time_axis(page: Page, chart: str, ticks: int) -> None:
+    """Every time label of the chart's x axis is drawn, whole, inside the chart, and no two
+    overlap."""
+    expect(page.locator(f"{chart} .main-svg").first).to_be_visible()
+    labels = page.locator(f"{chart} .xtick text")
+    expect(labels).to_have_count(ticks)
+    area = page.locator(chart).bounding_box()
+    assert area is not None
+    spans = []
+    for index in range(ticks):
+        box = labels.nth(index).bounding_box()
+        assert box is not None
+        assert box["width"] > 0
+        assert area["x"] <= box["x"]
+        assert box["x"] + box["width"] <= area["x"] + area["width"]
+        assert area["y"] <= box["y"]
+        assert box["y"] + box["height"] <= area["y"] + area["height"]
+        spans.append((box["x"], box["x"] + box["width"]))
+    for (_, right), (next_left, _) in itertools.pairwise(sorted(spans)):
+        assert right <= next_left, f"{chart}: time labels overlap"
+
+
 def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
     dashboard_url: str, browser: Browser
 ) -> None:
@@ -108,13 +131,21 @@ def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
     page.on("request", lambda request: requests.append(request.url))
     page.goto(dashboard_url)
 
-    # The date range defaults to the days that have data.
+    # The date range defaults to the days that have data, without the next day that holds
+    # only 2 late events (2026-11-04); the sidebar says so.
     expect(page.locator("#dates input").first).to_have_value("2026-11-01")
     expect(page.locator("#dates input").last).to_have_value("2026-11-03")
+    expect(page.locator("#data-range")).to_contain_text(
+        "Events from 2026-11-01 to 2026-11-04.", timeout=EXPECT_TIMEOUT_MS
+    )
+    expect(page.locator("#data-range")).to_contain_text("2026-11-04 (2 events)")
 
     screenshots.open_page(page, "Funnel")
     expect(_kpi(page, "sessions")).to_have_text("350", timeout=EXPECT_TIMEOUT_MS)
     expect(_kpi(page, "purchasing-sessions")).to_have_text("13")
+    expect(page.locator(".tab-pane.active .value-box-title").nth(1)).to_have_text(
+        "Sessions with a purchase"
+    )
     expect(_kpi(page, "conversion")).to_have_text("3.7%")
     expect(_kpi(page, "purchase-rate")).to_have_text("50.0%")
     # The charts are drawn by plotly.js in the page, not just present as markup.
@@ -124,12 +155,24 @@ def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
 
     screenshots.open_page(page, "Products")
     expect(_kpi(page, "views")).to_have_text("155", timeout=EXPECT_TIMEOUT_MS)
-    expect(_kpi(page, "revenue")).to_have_text("10,200.50")
+    # Purchase events and units, named apart from the Funnel's sessions with a purchase.
+    expect(_kpi(page, "purchases")).to_have_text("15")
+    expect(_kpi(page, "units")).to_have_text("17")
+    titles = page.locator(".tab-pane.active .value-box-title")
+    expect(titles.nth(3)).to_have_text("Purchase events")
+    expect(titles.nth(4)).to_have_text("Units")
+    expect(page.locator("#products-table thead")).to_contain_text("purchase events")
+    # Revenue with its currency, and the purchase in another currency said, not summed.
+    expect(_kpi(page, "revenue")).to_have_text("EUR 10.2k")
+    expect(page.locator(".tab-pane.active .kpi").nth(5)).to_contain_text("EUR 10,200.50")
+    expect(page.locator(".tab-pane.active #other-currency-note")).to_contain_text(
+        "1 purchase event in another currency than EUR is not in the revenue"
+    )
     expect(_kpi(page, "view-to-cart")).to_have_text("21.3%")  # 33 / 155
     expect(page.locator("#products-table tbody tr").first).to_contain_text("Laptop Pro 14 (p1)")
     page.select_option("#category", "accessories")
     expect(_kpi(page, "views")).to_have_text("65", timeout=EXPECT_TIMEOUT_MS)
-    expect(_kpi(page, "revenue")).to_have_text("200.50")
+    expect(_kpi(page, "revenue")).to_have_text("EUR 200.50")
     page.select_option("#rank_by", "revenue")
     expect(page.locator("#products-table tbody tr").first).to_contain_text(
         "Mechanical Keyboard (p3)", timeout=EXPECT_TIMEOUT_MS
@@ -144,13 +187,22 @@ def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
         expect(page.locator(f"#chart-{chart} .main-svg").first).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "activity.png"), full_page=True)
 
-    # One day only: every page follows the shared filter.
+    # One day only: every page follows the shared filter, and the Activity page shows the
+    # day hour by hour instead of a single bar, dot and heatmap row.
     _set_dates(page, "2026-11-02", "2026-11-02")
     expect(_kpi(page, "events")).to_have_text("23", timeout=EXPECT_TIMEOUT_MS)
     expect(_kpi(page, "days")).to_have_text("1")
+    expect(page.locator(".tab-pane.active #one-day-note")).to_contain_text(
+        "One day only (2026-11-02)"
+    )
+    expect(page.locator("#chart-hourly .main-svg").first).to_be_visible()
+    for per_day_chart in ("daily", "heatmap", "active"):
+        expect(page.locator(f"#chart-{per_day_chart}")).to_have_count(0)
+    page.screenshot(path=str(SCREENSHOTS / "activity-one-day.png"), full_page=True)
     screenshots.open_page(page, "Funnel")
     expect(_kpi(page, "sessions")).to_have_text("200", timeout=EXPECT_TIMEOUT_MS)
     expect(_kpi(page, "conversion")).to_have_text("4.0%")
+    expect(page.locator(".tab-pane.active #trend-note")).to_contain_text("One day only")
     screenshots.open_page(page, "Products")
     expect(_kpi(page, "views")).to_have_text("25", timeout=EXPECT_TIMEOUT_MS)  # accessories
 
@@ -160,19 +212,33 @@ def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
         "No product events for these filters between 2026-10-01 and 2026-10-02",
         timeout=EXPECT_TIMEOUT_MS,
     )
+    # All dates takes in the partial day too; the per-day figures leave it out and say so.
     page.get_by_role("button", name="All dates").click()
     expect(page.locator("#dates input").first).to_have_value("2026-11-01")
+    expect(page.locator("#dates input").last).to_have_value("2026-11-04")
     expect(_kpi(page, "views")).to_have_text("65", timeout=EXPECT_TIMEOUT_MS)
+    screenshots.open_page(page, "Activity")
+    expect(_kpi(page, "events")).to_have_text("51", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "days")).to_have_text("3")
+    expect(_kpi(page, "daily-sessions")).to_have_text("7")  # (8 + 10 + 2) / 3, not / 4
+    expect(page.locator(".tab-pane.active #partial-days")).to_contain_text("2026-11-04 (2 events)")
 
     screenshots.open_page(page, "Data health")
-    expect(_kpi(page, "lines-loaded")).to_have_text("53", timeout=EXPECT_TIMEOUT_MS)
-    expect(_kpi(page, "valid")).to_have_text("49")
+    expect(_kpi(page, "lines-loaded")).to_have_text("57", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "valid")).to_have_text("51")
     expect(_kpi(page, "invalid")).to_have_text("2")
-    expect(_kpi(page, "duplicates")).to_have_text("2")
+    expect(_kpi(page, "duplicates")).to_have_text("4")
     expect(_kpi(page, "rejected")).to_have_text("1")
-    expect(_kpi(page, "latest-event")).to_have_text("2026-11-03 00:00")
+    expect(_kpi(page, "latest-event")).to_have_text("2026-11-04 01:00")
+    # The last run found no new object: it is the last load, and a row of the table.
     expect(page.locator("#freshness")).to_contain_text("Fresh: the last load was 30 min ago")
-    expect(page.locator("#chart-loads .main-svg").first).to_be_visible()
+    loads = page.locator("#loads-table tbody tr")
+    expect(loads).to_have_count(4)
+    expect(loads.first).to_contain_text("0 (nothing new)")
+    # Two cards, two titles.
+    headers = page.locator(".tab-pane.active .card-header")
+    expect(headers).to_have_text(["Lines per loader run", "Last 4 loader runs"])
+    _expect_whole_time_axis(page, "#chart-loads", ticks=4)
     page.screenshot(path=str(SCREENSHOTS / "data-health.png"), full_page=True)
 
     # Offline: everything, plotly.js included, came from the app itself.

@@ -18,7 +18,7 @@ from clickstream.config import Settings
 from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block, raw_object_key
 from clickstream.storage import s3_client
 from dashboard import app, queries
-from dashboard.queries import DateRange, ProductFilter
+from dashboard.queries import DateRange, Money, ProductFilter
 from devtools.dbt_cli import run_dbt
 from extract_load.loader import load_new_objects
 
@@ -58,6 +58,7 @@ def _event(
     product: dict[str, Any] | None = None,
     quantity: int = 1,
     event_id: str | None = None,
+    currency: str = "EUR",
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": event_id or str(uuid.uuid4()),
@@ -74,20 +75,25 @@ def _event(
     if name in ("checkout", "purchase"):
         event.setdefault("context", {})["order"] = {
             "order_id": f"order-{session}",
-            "currency": "EUR",
+            "currency": currency,
         }
     return event
 
 
 def _sessions() -> list[list[dict[str, Any]]]:
     """Four sessions: what each does is what the assertions count."""
-    s1 = [  # Monday: a first-time guest buys the laptop (revenue 900: the discount price)
+    s1 = [  # Monday: a first-time guest buys the laptop (revenue 900: the discount price),
+        # then a mouse paid in USD: a purchase event and a unit, not EUR revenue
         _event("page_view", _at(MONDAY, 10, 0), "s1", "c1", first_visit=True),
         _event("product_view", _at(MONDAY, 10, 1), "s1", "c1", first_visit=True, product=LAPTOP),
         _event("add_to_cart", _at(MONDAY, 10, 2), "s1", "c1", first_visit=True, product=LAPTOP),
         _event("checkout", _at(MONDAY, 10, 3), "s1", "c1", first_visit=True),
         _event("purchase", _at(MONDAY, 10, 4), "s1", "c1", first_visit=True, product=LAPTOP),
-    ]
+        _event(
+            "purchase", _at(MONDAY, 10, 5), "s1", "c1", first_visit=True, product=MOUSE,
+            currency="USD",
+        ),
+    ]  # fmt: skip
     s2 = [  # Monday: a logged-in user puts the mouse in the cart and takes it out again
         _event("page_view", _at(MONDAY, 11, 0), "s2", "c2", user="u2"),
         _event("product_view", _at(MONDAY, 11, 1), "s2", "c2", user="u2", product=MOUSE),
@@ -148,7 +154,7 @@ def built(
 ) -> Iterator[connection]:
     _write_raw_objects(module_raw_bucket)
     summary = load_new_objects(_at(MONDAY, 0, 0), _at(TUESDAY, 23, 0))
-    assert (summary.objects, summary.lines_loaded, summary.lines_rejected) == (5, 18, 1)
+    assert (summary.objects, summary.lines_loaded, summary.lines_rejected) == (5, 19, 1)
     _dbt_run(tmp_path_factory.mktemp("dbt"))
     with queries.warehouse() as conn:
         yield conn
@@ -173,22 +179,28 @@ def test_the_date_range_and_funnel_come_out_of_dbt_as_counted(built: connection)
 def test_products_come_out_of_dbt_as_counted(built: connection) -> None:
     totals = queries.product_totals(built, BOTH_DAYS, ProductFilter())
     assert (totals.products, totals.views, totals.add_to_carts) == (2, 4, 3)
-    assert (totals.removes, totals.purchases, totals.units) == (1, 2, 3)
-    assert totals.revenue == Decimal("940.00")
+    assert (totals.removes, totals.purchases, totals.units) == (1, 3, 4)
+    # Revenue in EUR, dbt's default reporting currency, without the USD purchase.
+    assert totals.revenue == (Money("EUR", Decimal("940.00")),)
+    assert totals.purchases_in_other_currencies == 1  # the mouse paid in USD
     top = queries.top_products(built, BOTH_DAYS, ProductFilter(), by="revenue")
-    assert [(row.product_id, row.revenue, row.units) for row in top] == [
-        ("laptop-1", Decimal("900.00"), 1),
-        ("mouse-1", Decimal("40.00"), 2),
+    assert [(row.product_id, row.ranked_revenue, row.units) for row in top] == [
+        ("laptop-1", Money("EUR", Decimal("900.00")), 1),
+        ("mouse-1", Money("EUR", Decimal("40.00")), 3),
     ]
+    page = str(app.products_page(built, BOTH_DAYS, ProductFilter(), "revenue"))
+    assert '<span id="kpi-revenue">EUR 940.00</span>' in page
+    assert "1 purchase event in another currency than EUR is not in the revenue" in page
     assert queries.product_categories(built) == ["accessories", "computers"]
     mice = queries.product_totals(built, BOTH_DAYS, ProductFilter(brand="Clicky"))
-    assert (mice.views, mice.add_to_carts, mice.purchases) == (2, 2, 1)
+    assert (mice.views, mice.add_to_carts, mice.purchases) == (2, 2, 2)
+    assert mice.purchases_in_other_currencies == 1
 
 
 def test_activity_comes_out_of_dbt_as_counted(built: connection) -> None:
     days = queries.active_days(built, BOTH_DAYS)
     assert [(d.event_date, d.events, d.users, d.sessions) for d in days] == [
-        (MONDAY, 10, 3, 3),
+        (MONDAY, 11, 3, 3),
         (TUESDAY, 6, 1, 1),
     ]
     assert (days[0].logged_in_users, days[0].new_clients) == (1, 2)
@@ -197,7 +209,7 @@ def test_activity_comes_out_of_dbt_as_counted(built: connection) -> None:
     assert per_day[(TUESDAY, "product_view")] == 2
     heatmap = queries.weekly_heatmap(built, BOTH_DAYS)
     assert [(cell.day_of_week, cell.hour_of_day, cell.events) for cell in heatmap] == [
-        (1, 10, 5),
+        (1, 10, 6),
         (1, 11, 4),
         (1, 12, 1),
         (2, 9, 6),
@@ -206,10 +218,10 @@ def test_activity_comes_out_of_dbt_as_counted(built: connection) -> None:
 
 def test_data_health_reconciles_the_raw_lines(built: connection) -> None:
     health = queries.data_health(built)
-    assert (health.objects_loaded, health.lines_loaded, health.lines_rejected) == (5, 18, 1)
-    assert (health.valid_events, health.invalid_events, health.duplicate_events) == (16, 1, 1)
+    assert (health.objects_loaded, health.lines_loaded, health.lines_rejected) == (5, 19, 1)
+    assert (health.valid_events, health.invalid_events, health.duplicate_events) == (17, 1, 1)
     assert health.rejected_events == 1
     assert health.latest_event_at == _at(TUESDAY, 9, 0)
     page = str(app.health_page(built))
-    assert '<span id="kpi-valid">16</span>' in page
+    assert '<span id="kpi-valid">17</span>' in page
     assert "Fresh: the last load was" in page

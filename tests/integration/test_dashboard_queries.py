@@ -14,10 +14,11 @@ from psycopg2.extensions import connection
 from clickstream.errors import WarehouseUnreachableError
 from clickstream.warehouse import connect
 from dashboard import app, queries
-from dashboard.queries import DateRange, EventCount, HeatmapCell, ProductFilter
+from dashboard.queries import DateRange, DayEvents, EventCount, HeatmapCell, Money, ProductFilter
 from tests import dashboard_data
 
 ALL_DAYS = DateRange(dashboard_data.FIRST_DAY, dashboard_data.LAST_DAY)
+WITH_STRAY_DAY = DateRange(dashboard_data.FIRST_DAY, dashboard_data.STRAY_DAY)
 SECOND_DAY = DateRange(date(2026, 11, 2), date(2026, 11, 2))
 THIRD_DAY = DateRange(date(2026, 11, 3), date(2026, 11, 3))
 
@@ -33,8 +34,53 @@ def known(module_warehouse_db: str) -> Iterator[connection]:
         yield conn
 
 
-def test_the_date_filter_defaults_to_the_days_with_events(known: connection) -> None:
-    assert queries.data_date_range(known) == ALL_DAYS
+def eur(amount: str) -> Money:
+    return Money("EUR", Decimal(amount))
+
+
+def test_the_date_filter_defaults_to_the_full_days_not_a_next_day_of_stray_events(
+    known: connection,
+) -> None:
+    # 2026-11-04 holds 2 late events (the busiest day has 23): a partial day at the end.
+    assert queries.data_date_range(known) == WITH_STRAY_DAY
+    dates = queries.data_dates(known)
+    assert dates is not None
+    assert (dates.every_day, dates.default) == (WITH_STRAY_DAY, ALL_DAYS)
+    assert dates.partial_days == (DayEvents(dashboard_data.STRAY_DAY, 2),)
+    assert dates.left_out_of_default == dates.partial_days
+    note = str(app.describe_data(dates))
+    assert "Events from 2026-11-01 to 2026-11-04." in note
+    assert "2026-11-04 (2 events)" in note
+
+
+def test_a_partial_day_is_under_a_tenth_of_the_busiest_day_near_it() -> None:
+    days = [("mon", 2000), ("tue", 2100), ("wed", 210), ("thu", 209), ("fri", 3)]
+    full, partial = queries.split_partial_days(days, lambda day: day[1])
+    assert [day for day, _ in full] == ["mon", "tue", "wed"]
+    assert [day for day, _ in partial] == ["thu", "fri"]
+    assert queries.split_partial_days([], lambda day: 0) == ([], [])
+
+
+def test_a_growing_shop_has_no_partial_days_but_its_stray_next_day() -> None:
+    # 30 days growing 15% a day (66x over the month), then 4 late events on the next day.
+    days = [(day, round(100 * 1.15**day)) for day in range(30)] + [(30, 4)]
+    full, partial = queries.split_partial_days(days, lambda day: day[1])
+    assert [day for day, _ in full] == list(range(30))
+    assert partial == [(30, 4)]
+
+
+def test_stray_events_do_not_distort_the_activity_per_day_figures(known: connection) -> None:
+    page = str(app.activity_page(known, WITH_STRAY_DAY))
+    assert '<span id="kpi-events">51</span>' in page  # every event counts in the total
+    assert '<span id="kpi-days">3</span>' in page
+    assert "and 1 partial day" in page
+    # (8 + 10 + 2) / 3 full days, not (8 + 10 + 2 + 1) / 4
+    assert '<span id="kpi-daily-sessions">7</span>' in page
+    assert "Partial day, left out of" in page
+    assert "2026-11-04 (2 events)" in page
+    without_stray = str(app.activity_page(known, ALL_DAYS))
+    assert '<span id="kpi-daily-sessions">7</span>' in without_stray
+    assert "partial" not in without_stray.lower()
 
 
 def test_funnel_sums_the_days_and_rates_each_step_against_the_previous(
@@ -73,23 +119,26 @@ def test_funnel_trend_has_a_row_per_day_and_no_rate_without_a_denominator(
 def test_product_totals_follow_the_category_and_brand_filters(known: connection) -> None:
     everything = queries.product_totals(known, ALL_DAYS, ProductFilter())
     assert (everything.products, everything.views, everything.add_to_carts) == (3, 155, 33)
-    assert (everything.purchases, everything.units) == (14, 16)
-    assert everything.revenue == Decimal("10200.50")
+    assert (everything.purchases, everything.units) == (15, 17)
+    assert everything.revenue == (eur("10200.50"),)
+    assert everything.purchases_in_other_currencies == 1
     assert everything.view_to_cart_rate == pytest.approx(33 / 155)
-    assert everything.cart_to_purchase_rate == pytest.approx(14 / 33)
+    assert everything.cart_to_purchase_rate == pytest.approx(15 / 33)
 
     accessories = queries.product_totals(known, ALL_DAYS, ProductFilter(category="accessories"))
     assert (accessories.products, accessories.views, accessories.revenue) == (
         2,
         65,
-        Decimal("200.50"),
+        (eur("200.50"),),
     )
     acme = queries.product_totals(known, ALL_DAYS, ProductFilter(brand="Acme"))
-    assert (acme.products, acme.views, acme.revenue) == (2, 115, Decimal("10120.50"))
+    assert (acme.products, acme.views, acme.revenue) == (2, 115, (eur("10120.50"),))
+    assert acme.purchases_in_other_currencies == 0
     nothing = queries.product_totals(
         known, THIRD_DAY, ProductFilter(category="computers", brand="Acme")
     )
     assert (nothing.products, nothing.views, nothing.view_to_cart_rate) == (0, 0, None)
+    assert nothing.revenue == ()
 
 
 def test_top_products_rank_by_the_chosen_metric(known: connection) -> None:
@@ -109,13 +158,13 @@ def test_top_products_rank_by_the_chosen_metric(known: connection) -> None:
     assert laptop.cart_to_purchase_rate == pytest.approx(9 / 22)
 
     by_revenue = queries.top_products(known, ALL_DAYS, ProductFilter(), by="revenue")
-    assert [(row.product_id, row.revenue) for row in by_revenue] == [
-        ("p1", Decimal("10000.00")),
-        ("p3", Decimal("120.50")),
-        ("p2", Decimal("80.00")),
+    assert [(row.product_id, row.revenue, row.ranked_revenue) for row in by_revenue] == [
+        ("p1", (eur("10000.00"),), eur("10000.00")),
+        ("p3", (eur("120.50"),), eur("120.50")),
+        ("p2", (eur("80.00"),), eur("80.00")),
     ]
     top_two = queries.top_products(known, ALL_DAYS, ProductFilter(), by="purchases", limit=2)
-    assert [(row.product_id, row.purchases) for row in top_two] == [("p1", 9), ("p2", 3)]
+    assert [(row.product_id, row.purchases) for row in top_two] == [("p1", 9), ("p2", 4)]
     with pytest.raises(ValueError, match="cannot rank products by 'price'"):
         queries.top_products(known, ALL_DAYS, ProductFilter(), by="price")  # type: ignore[arg-type]
 
@@ -128,8 +177,8 @@ def test_filter_choices_come_from_the_products_dimension(known: connection) -> N
 
 def test_activity_counts_by_hour_day_and_weekday(known: connection) -> None:
     hours = queries.events_per_hour(known, ALL_DAYS)
-    assert len(hours) == len(dashboard_data.HOURS)
-    assert sum(hour.events for hour in hours) == dashboard_data.VALID_EVENTS
+    assert len(hours) == len(dashboard_data.HOURS) - 2  # not the 2 hours of 2026-11-04
+    assert sum(hour.events for hour in hours) == dashboard_data.VALID_EVENTS - 2
     # The range ends at the end of its last UTC day: 23:00 is in, midnight after is not.
     assert queries.events_per_hour(known, SECOND_DAY) == [
         EventCount(datetime(2026, 11, 2, 9, tzinfo=UTC), "page_view", 20),
@@ -160,18 +209,22 @@ def test_activity_counts_by_hour_day_and_weekday(known: connection) -> None:
 
 def test_data_health_reconciles_loaded_lines_with_the_marts(known: connection) -> None:
     health = queries.data_health(known)
-    assert (health.objects_loaded, health.lines_loaded, health.lines_rejected) == (3, 53, 1)
-    assert (health.valid_events, health.invalid_events, health.duplicate_events) == (49, 2, 2)
+    assert (health.objects_loaded, health.lines_loaded, health.lines_rejected) == (4, 57, 1)
+    assert (health.valid_events, health.invalid_events, health.duplicate_events) == (51, 2, 4)
     assert health.rejected_events == 1
-    assert health.latest_event_at == datetime(2026, 11, 3, tzinfo=UTC)
+    assert health.latest_event_at == datetime(2026, 11, 4, 1, tzinfo=UTC)
+    # The newest run found no new object: it is there, with zeros, and it is the last load.
     assert [
         (load.objects, load.lines_loaded, load.lines_rejected) for load in health.recent_loads
     ] == [
+        (0, 0, 0),
+        (1, 4, 0),
         (1, 3, 0),
         (2, 50, 1),
     ]
+    assert health.recent_loads[0].load_id == dashboard_data.EMPTY_LOAD_ID
     assert health.load_age is not None
-    assert timedelta(minutes=29) < health.load_age < timedelta(hours=1)
+    assert timedelta(minutes=29) < health.load_age < timedelta(minutes=35)
 
 
 def test_pages_show_the_numbers(known: connection) -> None:
@@ -179,14 +232,74 @@ def test_pages_show_the_numbers(known: connection) -> None:
     assert '<span id="kpi-sessions">350</span>' in funnel
     assert '<span id="kpi-conversion">3.7%</span>' in funnel
     assert '<span id="kpi-purchase-rate">50.0%</span>' in funnel
+    assert '<span id="kpi-purchasing-sessions">13</span>' in funnel
+    assert "Sessions with a purchase: sessions that contain at least one purchase event" in funnel
     products = str(app.products_page(known, ALL_DAYS, ProductFilter(), "revenue"))
-    assert '<span id="kpi-revenue">10,200.50</span>' in products
+    assert '<span id="kpi-revenue">EUR 10.2k</span>' in products
+    assert "EUR 10,200.50" in products  # in full, under the short figure
+    assert '<span id="kpi-purchases">15</span>' in products
+    assert '<span id="kpi-units">17</span>' in products
+    assert "Purchase events" in products
+    assert "1 purchase event in another currency than EUR is not in the revenue" in products
     assert "Laptop Pro 14 (p1)" in products
     activity = str(app.activity_page(known, SECOND_DAY))
     assert '<span id="kpi-events">23</span>' in activity
     health = str(app.health_page(known))
-    assert '<span id="kpi-duplicates">2</span>' in health
+    assert '<span id="kpi-duplicates">4</span>' in health
     assert "Fresh: the last load was 30 min ago." in health
+    assert "0 (nothing new)" in health
+    assert "Lines per loader run" in health
+    assert "Last 4 loader runs" in health
+
+
+def test_one_day_shows_its_hours_and_says_why_there_is_no_trend(known: connection) -> None:
+    activity = str(app.activity_page(known, SECOND_DAY))
+    assert 'id="one-day-note"' in activity
+    assert "One day only (2026-11-02)" in activity
+    assert 'id="chart-hourly"' in activity
+    for per_day_chart in ("chart-daily", "chart-heatmap", "chart-active"):
+        assert per_day_chart not in activity
+    funnel = str(app.funnel_page(known, SECOND_DAY))
+    assert 'id="trend-note"' in funnel
+    assert "chart-conversion" not in funnel
+    several_days = str(app.activity_page(known, ALL_DAYS))
+    assert "one-day-note" not in several_days
+    assert 'id="chart-active"' in several_days
+
+
+def test_revenue_in_two_currencies_is_never_added_up(warehouse_db: str) -> None:
+    """The reporting currency changed from EUR to USD between two days: each currency is
+    shown on its own and products rank by the latest day's currency."""
+    with connect() as conn:
+        dashboard_data.create_marts(conn)
+        with conn.cursor() as cursor:
+            for day, product, purchases, revenue, currency in (
+                ("2026-11-01", "p1", 1, "1000.00", "EUR"),
+                ("2026-11-01", "p2", 2, "40.00", "EUR"),
+                ("2026-11-02", "p2", 3, "66.00", "USD"),
+            ):
+                cursor.execute(
+                    "insert into public.fct_product_performance_daily values"
+                    " (%s, %s, null, null, null, 5, 3, 0, 3, %s, %s, %s, %s, 0, null, null)",
+                    (day, product, purchases, purchases, revenue, currency),
+                )
+    conn.close()
+    two_days = DateRange(date(2026, 11, 1), date(2026, 11, 2))
+    with queries.warehouse() as conn:
+        totals = queries.product_totals(conn, two_days, ProductFilter())
+        assert totals.revenue == (eur("1040.00"), Money("USD", Decimal("66.00")))
+        top = queries.top_products(conn, two_days, ProductFilter(), by="revenue")
+        assert [(row.product_id, row.ranked_revenue.amount) for row in top] == [
+            ("p2", Decimal("66.00")),
+            ("p1", Decimal("0")),
+        ]
+        assert top[0].revenue == (eur("40.00"), Money("USD", Decimal("66.00")))
+        page = str(app.products_page(conn, two_days, ProductFilter(), "revenue"))
+    assert '<span id="kpi-revenue-eur">EUR 1,040.00</span>' in page
+    assert '<span id="kpi-revenue-usd">USD 66.00</span>' in page
+    assert 'kpi-revenue"' not in page
+    assert "Revenue is in 2 currencies" in page
+    assert "EUR 40.00 · USD 66.00" in page
 
 
 def test_an_empty_warehouse_gives_empty_results_and_says_so(warehouse_db: str) -> None:
@@ -204,6 +317,8 @@ def test_an_empty_warehouse_gives_empty_results_and_says_so(warehouse_db: str) -
             app.funnel_page(conn, ALL_DAYS)
         )
         assert "Stale: the last load was never" in str(app.health_page(conn))
+        assert queries.data_dates(conn) is None
+        assert queries.product_totals(conn, ALL_DAYS, ProductFilter()).revenue == ()
 
 
 def test_a_warehouse_without_marts_asks_for_a_build(warehouse_db: str) -> None:
