@@ -235,11 +235,6 @@ def account_for_sessions(conn: connection, run: DemoRun) -> str:
         (where["all_invalid"], f"have only invalid events ({invalid_reason})"),
         (where["other_days"], f"start on a day other than {run.describe_days()}"),
         (where["not_loaded"], "are not in the warehouse (not loaded yet?)"),
-        (
-            where["received_before"],
-            f"were received before {run.start} already, with the same event ids (from a run "
-            "with the same seed and other dates: a repeated event_id keeps the first one)",
-        ),
     ]
     elsewhere = [(count, why) for count, why in elsewhere if count]
     if len(elsewhere) == 1:
@@ -254,9 +249,8 @@ def account_for_sessions(conn: connection, run: DemoRun) -> str:
     return line
 
 
-# Where each generated session is. A session on another day either has a skewed clock, or
-# its event ids were received before, from other traffic: the generator makes the same ids
-# for the same seed whatever the dates, and a repeated event_id keeps the first one received.
+# Where each generated session is: in the funnel of the generated days, on another day (its
+# valid events start before or after them), only in invalid_events, or not loaded at all.
 _LOCATE_SESSIONS_SQL = """
 with located as (
     select
@@ -265,21 +259,13 @@ with located as (
         sessions.session_id is null and exists (
             select 1 from public.invalid_events as invalid
             where invalid.payload ->> 'session_id' = generated.session_id
-        ) as is_all_invalid,
-        sessions.session_date not between %(first)s and %(last)s and exists (
-            select 1 from public.clickstream_events as events
-            where
-                events.session_id = generated.session_id
-                and events.received_at < %(first)s::timestamp at time zone 'UTC'
-        ) as is_received_before
+        ) as is_all_invalid
     from demo_sessions as generated
     left join public.fct_sessions as sessions on sessions.session_id = generated.session_id
 )
 select
     count(*) filter (where session_date between %(first)s and %(last)s),
-    count(*) filter (
-        where session_date not between %(first)s and %(last)s and not is_received_before
-    ),
+    count(*) filter (where session_date not between %(first)s and %(last)s),
     count(*) filter (where is_all_invalid),
     count(*) filter (where session_date is null and not is_all_invalid),
     (
@@ -292,8 +278,7 @@ select
         inner join located on located.session_id = invalid.payload ->> 'session_id'
         where located.is_all_invalid
         group by reason order by count(*) desc, reason limit 1
-    ),
-    count(*) filter (where is_received_before)
+    )
 from located
 """
 
@@ -314,7 +299,6 @@ def _locate_sessions(conn: connection, run: DemoRun) -> dict[str, Any]:
     names = ("in_funnel", "other_days", "all_invalid", "not_loaded", "funnel_sessions")
     located: dict[str, Any] = {name: int(value) for name, value in zip(names, row[:5], strict=True)}
     located["invalid_reason"] = row[5]
-    located["received_before"] = int(row[6])
     return located
 
 

@@ -112,22 +112,27 @@ def test_the_demo_says_when_the_build_changed_the_marts_though_nothing_arrived(
     assert "objects already loaded, but the build changed fct_funnel_daily\n" in second
 
 
-def test_sessions_whose_event_ids_arrived_before_from_other_dates_are_accounted_for(
+def test_a_run_on_a_later_day_adds_that_day(
     warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The same seed makes the same event ids whatever the dates, so a day generated after
-    # another with the same seed is all repeats, and repeats keep the first one received.
+    # The same seed on another date makes traffic with ids of its own: nothing is a repeat.
     earlier = ["--events", "40", "--days", "1", "--start", "2026-03-02", "--seed", "5"]
     assert demo.main(earlier) == 0
-    sessions = int(_one("select count(*) from public.fct_sessions"))
+    first_day_sessions = int(_one("select count(*) from public.fct_sessions"))
     capsys.readouterr()
 
     assert demo.main([*earlier[:5], "2026-03-09", *earlier[6:]]) == 0
     later = capsys.readouterr().out
+    later_day_sessions = int(
+        _one("select count(*) from public.fct_sessions where session_date = '2026-03-09'")
+    )
+    assert later_day_sessions > 0
+    # the same draws: as many sessions as the first day, none of them a repeat
+    assert later_day_sessions == first_day_sessions
     assert (
-        f"sessions: {sessions} generated, 0 in the funnel; the other {sessions} were received "
-        "before 2026-03-09 already, with the same event ids"
-    ) in later
+        f"sessions: {later_day_sessions} generated, {later_day_sessions} in the funnel\n" in later
+    )
+    assert int(_one("select count(*) from public.fct_sessions")) == 2 * first_day_sessions
 
 
 def _read_all(descriptor: int, chunks: list[bytes]) -> None:
