@@ -76,15 +76,15 @@ def add_manifest_row(key: str, lines_loaded: int, loaded_at: datetime) -> None:
 
 @dataclass
 class AfterLoad:
-    """after_load.main on a fresh warehouse, with the dbt stand-in, publishing no metric."""
+    """after_load.main with the dbt stand-in, publishing no metric."""
 
     dbt: Path
     dbt_status: Path  # the stand-in's exit status
     capsys: pytest.CaptureFixture[str]
 
-    def __call__(self, state_file: Path) -> tuple[int, dict[str, Any]]:
-        """Run it; its exit status and the JSON summary it prints last."""
-        status = after_load.main(
+    def main(self, state_file: Path) -> int:
+        """Run it; its exit status (what it printed is in `capsys`)."""
+        return after_load.main(
             [
                 "--state-file",
                 str(state_file),
@@ -94,6 +94,10 @@ class AfterLoad:
                 str(REPO_ROOT),
             ]
         )
+
+    def __call__(self, state_file: Path) -> tuple[int, dict[str, Any]]:
+        """Run it; its exit status and the JSON summary it prints last."""
+        status = self.main(state_file)
         summary = json.loads(self.capsys.readouterr().out.strip().splitlines()[-1])
         return status, summary
 
@@ -105,7 +109,6 @@ class AfterLoad:
 
 @pytest.fixture
 def run_after_load(
-    warehouse_db: str,
     dbt_stand_in: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -116,7 +119,7 @@ def run_after_load(
 
 
 def test_no_manifest_yet_means_no_build_and_no_load_age(
-    run_after_load: AfterLoad, tmp_path: Path
+    run_after_load: AfterLoad, warehouse_db: str, tmp_path: Path
 ) -> None:
     status, summary = run_after_load(tmp_path / "state.json")
     assert status == 0
@@ -126,7 +129,9 @@ def test_no_manifest_yet_means_no_build_and_no_load_age(
     assert run_after_load.builds() == []
 
 
-def test_builds_once_per_load_that_added_rows(run_after_load: AfterLoad, tmp_path: Path) -> None:
+def test_builds_once_per_load_that_added_rows(
+    run_after_load: AfterLoad, warehouse_db: str, tmp_path: Path
+) -> None:
     state = tmp_path / "state" / "after_load.json"
     with connect() as conn:
         ensure_schema(conn)
@@ -152,7 +157,9 @@ def test_builds_once_per_load_that_added_rows(run_after_load: AfterLoad, tmp_pat
     assert summary["metrics"]["MinutesSinceLastLoad"] < 5
 
 
-def test_a_failed_build_is_reported_and_retried(run_after_load: AfterLoad, tmp_path: Path) -> None:
+def test_a_failed_build_is_reported_and_retried(
+    run_after_load: AfterLoad, warehouse_db: str, tmp_path: Path
+) -> None:
     state = tmp_path / "after_load.json"
     with connect() as conn:
         ensure_schema(conn)
@@ -171,16 +178,12 @@ def test_a_failed_build_is_reported_and_retried(run_after_load: AfterLoad, tmp_p
 
 
 def test_unreachable_warehouse_is_one_line_and_publishes_nothing(
-    tmp_path: Path,
-    dbt_stand_in: tuple[Path, Path],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    run_after_load: AfterLoad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PGHOST", "127.0.0.1")
     monkeypatch.setenv("PGPORT", "1")  # nothing listens on port 1
-    dbt, _ = dbt_stand_in
-    status = after_load.main(["--state-file", str(tmp_path / "s.json"), "--dbt", str(dbt)])
-    captured = capsys.readouterr()
+    status = run_after_load.main(tmp_path / "s.json")
+    captured = run_after_load.capsys.readouterr()
     assert status == 2
     assert captured.out == ""
     assert captured.err.startswith("cannot reach the warehouse:")
