@@ -17,7 +17,6 @@ WARMUP runs) on the default date range (all the data) and on the last 7 days.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg2
 from psycopg2 import sql
@@ -39,10 +38,8 @@ from clickstream.storage import s3_client
 from clickstream.warehouse import create_database, drop_database
 from dashboard import queries
 from dashboard.queries import DateRange, ProductFilter
+from devtools.buckets import create_bucket_if_missing, delete_objects
 from extract_load.schema import ensure_schema, rebuild_load_runs
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 DATABASE = "bench_dashboard"
 BUCKET = "bench-dashboard"
@@ -121,15 +118,8 @@ def _run(step: str, argv: list[str], environment: dict[str, str]) -> float:
 
 def _empty_bucket() -> None:
     client = s3_client()
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket=BUCKET)
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=BUCKET):
-        keys: list[ObjectIdentifierTypeDef] = [
-            {"Key": item["Key"]} for item in page.get("Contents", [])
-        ]
-        if keys:
-            client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
+    create_bucket_if_missing(client, BUCKET)
+    delete_objects(client, BUCKET)
 
 
 def build_chunk(chunk: int, environment: dict[str, str], dbt_dir: Path) -> dict[str, float]:

@@ -32,6 +32,7 @@ from clickstream.config import PROJECT_ROOT
 from clickstream.contract import apply_defaults, validate_event
 from clickstream.raw_layout import encode_ndjson
 from clickstream.storage import s3_client
+from devtools.buckets import delete_objects
 from devtools.traffic import generate_requests
 from lambdas.ingest.handler import LOGGER, IngestSettings, handle_request
 from lambdas.ingest.local import apigw_event
@@ -165,10 +166,7 @@ def _bench_bucket() -> Iterator[str]:
     try:
         yield bucket
     finally:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys: list[Any] = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        delete_objects(client, bucket)
         client.delete_bucket(Bucket=bucket)
 
 

@@ -15,10 +15,7 @@ and bucket (`bench-loader`):
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -26,9 +23,10 @@ from pathlib import Path
 import psycopg2
 
 from bench.report import write_section
-from clickstream.config import PROJECT_ROOT
+from bench.support import run_script
 from clickstream.storage import s3_client
 from clickstream.warehouse import create_database
+from devtools.buckets import create_bucket_if_missing, delete_objects
 from devtools.traffic import generate_requests, write_requests_to_s3
 
 DATABASE = "bench_loader"
@@ -42,29 +40,27 @@ ROUNDS = 2
 
 # Runs in a fresh process: the bare fetch + COPY. Prints a JSON line.
 BARE = r"""
-import json, os, sys, time, uuid
+import json, os, time, uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from bench.bench_loader import peak_rss
+from bench.support import BytesReader, fetch_object
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
+from devtools.buckets import object_keys
 from extract_load.loader import PREFETCH_WORKERS
 
 bucket, prefix = os.environ["RAW_BUCKET"], os.environ["RAW_PREFIX"]
 started = time.monotonic()
 client = s3_client()
-keys = [item["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])]
+keys = list(object_keys(client, bucket, prefix))
 load_id = str(uuid.uuid4()).encode()
-def fetch(key):
-    return key, client.get_object(Bucket=bucket, Key=key)["Body"].read()
 def fetched(keys):
     # As many threads as the loader's prefetch, twice as many objects fetched ahead of the COPY.
     with ThreadPoolExecutor(PREFETCH_WORKERS) as pool:
         ahead = deque()
         for key in keys:
-            ahead.append(pool.submit(fetch, key))
+            ahead.append(pool.submit(fetch_object, client, bucket, key))
             if len(ahead) >= 2 * PREFETCH_WORKERS:
                 yield ahead.popleft().result()
         while ahead:
@@ -77,14 +73,10 @@ with conn.cursor() as cursor:
         rows = [b"%s%d\x02\x01%s\x01\n" % (prefix_bytes, number, line)
                 for number, line in enumerate(body.splitlines(), start=1)]
         lines += len(rows)
-        class Reader:
-            def __init__(self, data): self.data = data
-            def read(self, size=-1):
-                data, self.data = self.data, b""
-                return data
         cursor.copy_expert(
             "copy bench_bare (s3_key, load_id, line_number, payload) from stdin"
-            " with (format csv, delimiter e'\\x02', quote e'\\x01')", Reader(b"".join(rows)))
+            " with (format csv, delimiter e'\\x02', quote e'\\x01')",
+            BytesReader(b"".join(rows)))
 conn.commit()
 seconds = time.monotonic() - started
 print(json.dumps({"objects": len(keys), "lines": lines, "seconds": seconds,
@@ -140,16 +132,12 @@ def write_input(prefix: str, events: int) -> tuple[int, float]:
     """A clean prefix with exactly `events` events (nothing left from another run). The
     input is deterministic: when a marker says this exact input was written, it is reused."""
     client = s3_client()
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket=BUCKET)
+    create_bucket_if_missing(client, BUCKET)
     marker = f"markers/{prefix.strip('/')}-{events}-{SEED}-{EVENTS_PER_OBJECT}"
     with contextlib.suppress(client.exceptions.ClientError):
         objects = int(client.get_object(Bucket=BUCKET, Key=marker)["Body"].read())
         return objects, 0.0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if keys:
-            client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})  # type: ignore[typeddict-item]
+    delete_objects(client, BUCKET, prefix)
     started = time.monotonic()
     requests = generate_requests(events, 1, START, SEED, retry_rate=0.0)
     written = write_requests_to_s3(
@@ -162,16 +150,7 @@ def write_input(prefix: str, events: int) -> tuple[int, float]:
 def run(script: str, prefix: str) -> dict[str, float]:
     environment = {**os.environ, "PGDATABASE": DATABASE, "RAW_BUCKET": BUCKET}
     environment["RAW_PREFIX"] = prefix
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=PROJECT_ROOT,
-        check=True,
-    )
-    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    return run_script(script, environment)
 
 
 def table_row(name: str, figures: dict[str, float]) -> str:

@@ -19,11 +19,8 @@ Each timed step runs in its own process, as `make hourly` runs them.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -31,10 +28,12 @@ from pathlib import Path
 
 import psycopg2
 
+from bench import support
 from bench.report import write_section
 from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
 from clickstream.warehouse import create_database
+from devtools.buckets import create_bucket_if_missing, delete_objects
 from devtools.traffic import Request, generate_requests, write_requests_to_s3
 from extract_load.schema import ensure_schema
 
@@ -66,25 +65,20 @@ print(json.dumps({"lines": summary.lines_loaded, "seconds": summary.seconds}))
 FLOOR = r"""
 import json, os, time
 from concurrent.futures import ThreadPoolExecutor
+from bench.support import BytesReader, fetch_object
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
+from devtools.buckets import object_keys
 from extract_load.loader import PREFETCH_WORKERS
 
 bucket, prefix = os.environ["RAW_BUCKET"], os.environ["RAW_PREFIX"]
 started = time.monotonic()
 client = s3_client()
-keys = [item["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])]
+keys = list(object_keys(client, bucket, prefix))
 def fetch(key):
-    return key, client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return fetch_object(client, bucket, key)
 conn = connect()
 lines = 0
-class Reader:
-    def __init__(self, data): self.data = data
-    def read(self, size=-1):
-        data, self.data = self.data, b""
-        return data
 with conn.cursor() as cursor:
     cursor.execute("create table bare (payload jsonb, s3_key text, line_number integer)")
     with ThreadPoolExecutor(PREFETCH_WORKERS) as pool:  # as many fetches as the loader
@@ -93,7 +87,7 @@ with conn.cursor() as cursor:
                     for number, line in enumerate(body.splitlines(), start=1)]
             lines += len(rows)
             cursor.copy_expert("copy bare from stdin with (format csv, delimiter e'\\x02',"
-                               " quote e'\\x01')", Reader(b"".join(rows)))
+                               " quote e'\\x01')", BytesReader(b"".join(rows)))
     copied = time.monotonic()
     cursor.execute('''
         create table flat as select
@@ -151,12 +145,8 @@ def scalar(database: str, statement: str) -> int:
 def write_objects(prefix: str, requests: list[Request] | object) -> int:
     """A clean prefix holding exactly these requests, packed by hour."""
     client = s3_client()
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket=BUCKET)
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if keys:
-            client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})  # type: ignore[typeddict-item]
+    create_bucket_if_missing(client, BUCKET)
+    delete_objects(client, BUCKET, prefix)
     written = write_requests_to_s3(
         requests,  # type: ignore[arg-type]
         BUCKET,
@@ -172,16 +162,7 @@ def _environment(database: str, prefix: str) -> dict[str, str]:
 
 
 def run_script(script: str, database: str, prefix: str) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=_environment(database, prefix),
-        cwd=PROJECT_ROOT,
-        check=True,
-    )
-    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    return support.run_script(script, _environment(database, prefix))
 
 
 def dbt_build(database: str, target: Path) -> float:

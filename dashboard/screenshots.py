@@ -13,7 +13,6 @@ in a database and bucket of its own, then serves the dashboard on it on a free p
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
 from clickstream.warehouse import create_database
 from devtools.browser import chromium, wait_until_serving
+from devtools.buckets import create_bucket_if_missing, delete_objects
 from devtools.dbt_cli import run_dbt
 
 PAGES = ("Funnel", "Products", "Activity", "Data health")
@@ -92,11 +92,8 @@ def _run(argv: list[str], environment: dict[str, str]) -> None:
 
 def _recreate_bucket(name: str) -> None:
     client = s3_client()
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket=name)
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=name, Key=item["Key"])
+    create_bucket_if_missing(client, name)
+    delete_objects(client, name)
 
 
 def build_screenshot_warehouse(environment: dict[str, str]) -> None:

@@ -6,13 +6,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from clickstream.storage import s3_client
 from clickstream.warehouse import create_database, drop_database
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+from devtools.buckets import delete_objects
 
 
 def unique_name(prefix: str) -> str:
@@ -20,31 +17,29 @@ def unique_name(prefix: str) -> str:
 
 
 @contextmanager
+def environment_variable(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` while the block runs, then as it was before (unset included)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@contextmanager
 def temporary_database(prefix: str = "test") -> Iterator[str]:
     """A new empty database; PGDATABASE names it while the block runs."""
     name = unique_name(prefix)
     create_database(name)
-    previous = os.environ.get("PGDATABASE")
-    os.environ["PGDATABASE"] = name
     try:
-        yield name
+        with environment_variable("PGDATABASE", name):
+            yield name
     finally:
-        if previous is None:
-            os.environ.pop("PGDATABASE", None)
-        else:
-            os.environ["PGDATABASE"] = previous
         drop_database(name)
-
-
-def empty_bucket(bucket: str) -> None:
-    client = s3_client()
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket):
-        keys: list[ObjectIdentifierTypeDef] = [
-            {"Key": item["Key"]} for item in page.get("Contents", [])
-        ]
-        if keys:
-            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
 
 @contextmanager
@@ -53,14 +48,9 @@ def temporary_bucket(prefix: str = "test") -> Iterator[str]:
     name = unique_name(prefix).replace("_", "-")
     client = s3_client()
     client.create_bucket(Bucket=name)
-    previous = os.environ.get("RAW_BUCKET")
-    os.environ["RAW_BUCKET"] = name
     try:
-        yield name
+        with environment_variable("RAW_BUCKET", name):
+            yield name
     finally:
-        if previous is None:
-            os.environ.pop("RAW_BUCKET", None)
-        else:
-            os.environ["RAW_BUCKET"] = previous
-        empty_bucket(name)
+        delete_objects(client, name)
         client.delete_bucket(Bucket=name)

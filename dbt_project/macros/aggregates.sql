@@ -11,3 +11,16 @@
     (array_agg({{ column }} order by event_timestamp desc, event_id desc)
         filter (where {{ present_when or column }} is not null))[1]
 {%- endmacro %}
+
+{#
+    How many of the group's events are named `event_name`. The name is checked against the
+    contract's event names at compile time: a misspelt one would otherwise count 0 forever.
+#}
+{% macro count_events(event_name) -%}
+    {%- if event_name not in accepted_event_names() -%}
+        {{ exceptions.raise_compiler_error(
+            "count_events: '" ~ event_name ~ "' is not an event name of the contract ("
+            ~ accepted_event_names() | join(', ') ~ ")") }}
+    {%- endif -%}
+    count(*) filter (where event_name = '{{ event_name }}')
+{%- endmacro %}

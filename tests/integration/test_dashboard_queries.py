@@ -3,6 +3,7 @@ warehouse (tests/dashboard_data.py): the exact numbers the pages show."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +33,17 @@ def known(module_warehouse_db: str) -> Iterator[connection]:
     conn.close()
     with queries.warehouse() as conn:
         yield conn
+
+
+def kpi_values(page: str) -> dict[str, str]:
+    """Every KPI value on a rendered page, by its id without `kpi-` (app.kpi)."""
+    return dict(re.findall(r'<span id="kpi-([\w-]+)"[^>]*>([^<]*)</span>', page))
+
+
+def assert_kpis(page: str, expected: dict[str, str]) -> None:
+    """The page shows these KPI values (among others)."""
+    shown = kpi_values(page)
+    assert {name: shown.get(name) for name in expected} == expected
 
 
 def eur(amount: str) -> Money:
@@ -71,15 +83,14 @@ def test_a_growing_shop_has_no_partial_days_but_its_stray_next_day() -> None:
 
 def test_stray_events_do_not_distort_the_activity_per_day_figures(known: connection) -> None:
     page = str(app.activity_page(known, WITH_STRAY_DAY))
-    assert '<span id="kpi-events">51</span>' in page  # every event counts in the total
-    assert '<span id="kpi-days">3</span>' in page
+    # Every event counts in the total; sessions a day: (8 + 10 + 2) / 3 full days, not
+    # (8 + 10 + 2 + 1) / 4.
+    assert_kpis(page, {"events": "51", "days": "3", "daily-sessions": "7"})
     assert "and 1 partial day" in page
-    # (8 + 10 + 2) / 3 full days, not (8 + 10 + 2 + 1) / 4
-    assert '<span id="kpi-daily-sessions">7</span>' in page
     assert "Partial day, left out of" in page
     assert "2026-11-04 (2 events)" in page
     without_stray = str(app.activity_page(known, ALL_DAYS))
-    assert '<span id="kpi-daily-sessions">7</span>' in without_stray
+    assert_kpis(without_stray, {"daily-sessions": "7"})
     assert "partial" not in without_stray.lower()
 
 
@@ -229,23 +240,26 @@ def test_data_health_reconciles_loaded_lines_with_the_marts(known: connection) -
 
 def test_pages_show_the_numbers(known: connection) -> None:
     funnel = str(app.funnel_page(known, ALL_DAYS))
-    assert '<span id="kpi-sessions">350</span>' in funnel
-    assert '<span id="kpi-conversion">3.7%</span>' in funnel
-    assert '<span id="kpi-purchase-rate">50.0%</span>' in funnel
-    assert '<span id="kpi-purchasing-sessions">13</span>' in funnel
+    assert_kpis(
+        funnel,
+        {
+            "sessions": "350",
+            "conversion": "3.7%",
+            "purchase-rate": "50.0%",
+            "purchasing-sessions": "13",
+        },
+    )
     assert "Sessions with a purchase: sessions that contain at least one purchase event" in funnel
     products = str(app.products_page(known, ALL_DAYS, ProductFilter(), "revenue"))
-    assert '<span id="kpi-revenue">EUR 10.2k</span>' in products
+    assert_kpis(products, {"revenue": "EUR 10.2k", "purchases": "15", "units": "17"})
     assert "EUR 10,200.50" in products  # in full, under the short figure
-    assert '<span id="kpi-purchases">15</span>' in products
-    assert '<span id="kpi-units">17</span>' in products
     assert "Purchase events" in products
     assert "1 purchase event in another currency than EUR is not in the revenue" in products
     assert "Laptop Pro 14 (p1)" in products
     activity = str(app.activity_page(known, SECOND_DAY))
-    assert '<span id="kpi-events">23</span>' in activity
+    assert_kpis(activity, {"events": "23"})
     health = str(app.health_page(known))
-    assert '<span id="kpi-duplicates">4</span>' in health
+    assert_kpis(health, {"duplicates": "4"})
     assert "Fresh: the last load was 30 min ago." in health
     assert "0 (nothing new)" in health
     assert "Lines per loader run" in health
@@ -295,9 +309,8 @@ def test_revenue_in_two_currencies_is_never_added_up(warehouse_db: str) -> None:
         ]
         assert top[0].revenue == (eur("40.00"), Money("USD", Decimal("66.00")))
         page = str(app.products_page(conn, two_days, ProductFilter(), "revenue"))
-    assert '<span id="kpi-revenue-eur">EUR 1,040.00</span>' in page
-    assert '<span id="kpi-revenue-usd">USD 66.00</span>' in page
-    assert 'kpi-revenue"' not in page
+    assert_kpis(page, {"revenue-eur": "EUR 1,040.00", "revenue-usd": "USD 66.00"})
+    assert "revenue" not in kpi_values(page)
     assert "Revenue is in 2 currencies" in page
     assert "EUR 40.00 · USD 66.00" in page
 

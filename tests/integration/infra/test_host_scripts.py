@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -73,56 +74,73 @@ def add_manifest_row(key: str, lines_loaded: int, loaded_at: datetime) -> None:
         )
 
 
+@dataclass
+class AfterLoad:
+    """after_load.main with the dbt stand-in, publishing no metric."""
+
+    dbt: Path
+    dbt_status: Path  # the stand-in's exit status
+    capsys: pytest.CaptureFixture[str]
+
+    def main(self, state_file: Path) -> int:
+        """Run it; its exit status (what it printed is in `capsys`)."""
+        return after_load.main(
+            [
+                "--state-file",
+                str(state_file),
+                "--dbt",
+                str(self.dbt),
+                "--project-root",
+                str(REPO_ROOT),
+            ]
+        )
+
+    def __call__(self, state_file: Path) -> tuple[int, dict[str, Any]]:
+        """Run it; its exit status and the JSON summary it prints last."""
+        status = self.main(state_file)
+        summary = json.loads(self.capsys.readouterr().out.strip().splitlines()[-1])
+        return status, summary
+
+    def builds(self) -> list[str]:
+        """The arguments of every dbt call so far, one line a call."""
+        calls = self.dbt.parent / "dbt-calls.txt"
+        return calls.read_text().splitlines() if calls.exists() else []
+
+
+@pytest.fixture
 def run_after_load(
-    state_file: Path, dbt: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, dict[str, Any]]:
-    status = after_load.main(
-        ["--state-file", str(state_file), "--dbt", str(dbt), "--project-root", str(REPO_ROOT)]
-    )
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    return status, summary
-
-
-def builds(dbt: Path) -> list[str]:
-    calls = dbt.parent / "dbt-calls.txt"
-    return calls.read_text().splitlines() if calls.exists() else []
-
-
-def test_no_manifest_yet_means_no_build_and_no_load_age(
-    warehouse_db: str,
-    tmp_path: Path,
     dbt_stand_in: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> AfterLoad:
     monkeypatch.delenv("METRIC_NAMESPACE", raising=False)
-    dbt, _ = dbt_stand_in
-    status, summary = run_after_load(tmp_path / "state.json", dbt, capsys)
+    dbt, dbt_status = dbt_stand_in
+    return AfterLoad(dbt, dbt_status, capsys)
+
+
+def test_no_manifest_yet_means_no_build_and_no_load_age(
+    run_after_load: AfterLoad, warehouse_db: str, tmp_path: Path
+) -> None:
+    status, summary = run_after_load(tmp_path / "state.json")
     assert status == 0
     assert summary["built"] is False
     # No MinutesSinceLastLoad at all: the alarm treats the missing metric as "no data".
     assert summary["metrics"] == {"DbtBuildFailed": 0.0}
-    assert builds(dbt) == []
+    assert run_after_load.builds() == []
 
 
 def test_builds_once_per_load_that_added_rows(
-    warehouse_db: str,
-    tmp_path: Path,
-    dbt_stand_in: tuple[Path, Path],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    run_after_load: AfterLoad, warehouse_db: str, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("METRIC_NAMESPACE", raising=False)
-    dbt, _ = dbt_stand_in
     state = tmp_path / "state" / "after_load.json"
     with connect() as conn:
         ensure_schema(conn)
     three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
     add_manifest_row("events/a.json", 5, three_hours_ago)
 
-    status, summary = run_after_load(state, dbt, capsys)
+    status, summary = run_after_load(state)
     assert (status, summary["built"]) == (0, True)
-    assert builds(dbt) == [
+    assert run_after_load.builds() == [
         f"build --project-dir {REPO_ROOT / 'dbt_project'} --profiles-dir {REPO_ROOT / 'profiles'}"
     ]
     assert 179 <= summary["metrics"]["MinutesSinceLastLoad"] <= 185
@@ -130,52 +148,42 @@ def test_builds_once_per_load_that_added_rows(
 
     # Nothing new: no build. A load that added no line is not new data either.
     add_manifest_row("events/empty.json", 0, datetime.now(UTC))
-    status, summary = run_after_load(state, dbt, capsys)
-    assert (status, summary["built"], len(builds(dbt))) == (0, False, 1)
+    status, summary = run_after_load(state)
+    assert (status, summary["built"], len(run_after_load.builds())) == (0, False, 1)
 
     add_manifest_row("events/b.json", 3, datetime.now(UTC) - timedelta(minutes=1))
-    status, summary = run_after_load(state, dbt, capsys)
-    assert (status, summary["built"], len(builds(dbt))) == (0, True, 2)
+    status, summary = run_after_load(state)
+    assert (status, summary["built"], len(run_after_load.builds())) == (0, True, 2)
     assert summary["metrics"]["MinutesSinceLastLoad"] < 5
 
 
 def test_a_failed_build_is_reported_and_retried(
-    warehouse_db: str,
-    tmp_path: Path,
-    dbt_stand_in: tuple[Path, Path],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    run_after_load: AfterLoad, warehouse_db: str, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("METRIC_NAMESPACE", raising=False)
-    dbt, dbt_status = dbt_stand_in
     state = tmp_path / "after_load.json"
     with connect() as conn:
         ensure_schema(conn)
     add_manifest_row("events/a.json", 5, datetime.now(UTC))
-    dbt_status.write_text("1")
+    run_after_load.dbt_status.write_text("1")
 
-    status, summary = run_after_load(state, dbt, capsys)
+    status, summary = run_after_load(state)
     assert (status, summary["build_failed"]) == (1, True)
     assert summary["metrics"]["DbtBuildFailed"] == 1.0
     assert not state.exists()  # the watermark only moves on success
 
-    dbt_status.write_text("0")
-    status, summary = run_after_load(state, dbt, capsys)
+    run_after_load.dbt_status.write_text("0")
+    status, summary = run_after_load(state)
     assert (status, summary["built"], summary["metrics"]["DbtBuildFailed"]) == (0, True, 0.0)
-    assert len(builds(dbt)) == 2
+    assert len(run_after_load.builds()) == 2
 
 
 def test_unreachable_warehouse_is_one_line_and_publishes_nothing(
-    tmp_path: Path,
-    dbt_stand_in: tuple[Path, Path],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    run_after_load: AfterLoad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PGHOST", "127.0.0.1")
     monkeypatch.setenv("PGPORT", "1")  # nothing listens on port 1
-    dbt, _ = dbt_stand_in
-    status = after_load.main(["--state-file", str(tmp_path / "s.json"), "--dbt", str(dbt)])
-    captured = capsys.readouterr()
+    status = run_after_load.main(tmp_path / "s.json")
+    captured = run_after_load.capsys.readouterr()
     assert status == 2
     assert captured.out == ""
     assert captured.err.startswith("cannot reach the warehouse:")

@@ -196,6 +196,18 @@ def raw_keys(bucket: str) -> list[str]:
     return [item["Key"] for item in listing.get("Contents", [])]
 
 
+def invoke_ingest(
+    task_root: Path, runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """The packaged ingest handler on the sample POST /clickstream request (two events),
+    configured as the template does; it must accept them."""
+    monkeypatch.setenv("RAW_PREFIX", "events/")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://shop.example.com")
+    answer = invoke(task_root, runtime, HANDLERS["ingest"][1], INGEST_REQUEST)
+    assert answer["result"]["statusCode"] == 200, answer["result"]
+    return answer
+
+
 def test_packaged_ingest_writes_a_raw_object(
     unpacked: Callable[[str], Path],
     lambda_runtime: Path,
@@ -203,15 +215,7 @@ def test_packaged_ingest_writes_a_raw_object(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     task_root = unpacked("ingest")
-    monkeypatch.setenv("RAW_PREFIX", "events/")
-    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://shop.example.com")
-    answer = invoke(
-        task_root,
-        lambda_runtime,
-        HANDLERS["ingest"][1],
-        INGEST_REQUEST,
-    )
-    assert answer["result"]["statusCode"] == 200, answer["result"]
+    answer = invoke_ingest(task_root, lambda_runtime, monkeypatch)
     keys = raw_keys(raw_bucket)
     assert len(keys) == 1
     assert keys[0].startswith("events/")
@@ -243,16 +247,7 @@ def test_packaged_etl_loads_what_packaged_ingest_wrote(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     etl_root = unpacked("etl")
-    ingest_root = unpacked("ingest")
-    monkeypatch.setenv("RAW_PREFIX", "events/")
-    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://shop.example.com")
-    ingest = invoke(
-        ingest_root,
-        lambda_runtime,
-        HANDLERS["ingest"][1],
-        INGEST_REQUEST,
-    )
-    assert ingest["result"]["statusCode"] == 200, ingest["result"]
+    invoke_ingest(unpacked("ingest"), lambda_runtime, monkeypatch)
 
     # As the template configures it: a PGUSER the server does not know and no password;
     # the login comes from the secret.

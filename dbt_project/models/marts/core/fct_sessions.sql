@@ -65,12 +65,12 @@ aggregated as (
         min(event_timestamp) as session_started_at,
         max(event_timestamp) as session_ended_at,
         count(*) as events,
-        count(*) filter (where event_name = 'page_view') as page_views,
-        count(*) filter (where event_name = 'product_view') as product_views,
-        count(*) filter (where event_name = 'add_to_cart') as add_to_carts,
-        count(*) filter (where event_name = 'remove_from_cart') as remove_from_carts,
-        count(*) filter (where event_name = 'checkout') as checkouts,
-        count(*) filter (where event_name = 'purchase') as purchases,
+        {{ count_events('page_view') }} as page_views,
+        {{ count_events('product_view') }} as product_views,
+        {{ count_events('add_to_cart') }} as add_to_carts,
+        {{ count_events('remove_from_cart') }} as remove_from_carts,
+        {{ count_events('checkout') }} as checkouts,
+        {{ count_events('purchase') }} as purchases,
         bool_or(is_first_visit) as is_first_visit,
         max(loaded_at) as last_loaded_at
     from session_events

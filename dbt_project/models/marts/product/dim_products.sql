@@ -82,20 +82,19 @@ with
             order by events.event_date desc, events.event_timestamp desc, events.event_id desc
             limit 1
         ) as latest_price on true
-        left join lateral (
-            select events.event_timestamp as first_seen_at
-            from {{ ref('clickstream_events') }} as events
-            where events.context_product_id = touched_products.product_id
-            order by events.event_date asc, events.event_timestamp asc, events.event_id asc
-            limit 1
-        ) as first_seen on true
-        left join lateral (
-            select events.event_timestamp as last_seen_at
-            from {{ ref('clickstream_events') }} as events
-            where events.context_product_id = touched_products.product_id
-            order by events.event_date desc, events.event_timestamp desc, events.event_id desc
-            limit 1
-        ) as last_seen on true
+        {#- the product's oldest and newest event, whatever they carry #}
+        {%- for seen, direction in [('first', 'asc'), ('last', 'desc')] %}
+            left join lateral (
+                select events.event_timestamp as {{ seen }}_seen_at
+                from {{ ref('clickstream_events') }} as events
+                where events.context_product_id = touched_products.product_id
+                order by
+                    events.event_date {{ direction }},
+                    events.event_timestamp {{ direction }},
+                    events.event_id {{ direction }}
+                limit 1
+            ) as {{ seen }}_seen on true
+        {%- endfor %}
     ),
 {% else %}
     events as (

@@ -81,11 +81,11 @@ aggregated as (
     select
         event_date,
         context_product_id as product_id,
-        count(*) filter (where event_name = 'product_view') as views,
-        count(*) filter (where event_name = 'add_to_cart') as add_to_carts,
-        count(*) filter (where event_name = 'remove_from_cart') as removes,
-        count(*) filter (where event_name = 'checkout') as checkouts,
-        count(*) filter (where event_name = 'purchase') as purchases,
+        {{ count_events('product_view') }} as views,
+        {{ count_events('add_to_cart') }} as add_to_carts,
+        {{ count_events('remove_from_cart') }} as removes,
+        {{ count_events('checkout') }} as checkouts,
+        {{ count_events('purchase') }} as purchases,
         coalesce(sum(product_quantity) filter (where event_name = 'purchase'), 0) as units,
         coalesce(
             sum(
