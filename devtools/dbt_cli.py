@@ -3,6 +3,7 @@ profiles in profiles/, which read the PG* variables."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from clickstream.errors import TerminalError
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_PROFILES_DIR = PROJECT_ROOT / "profiles"
+RUN_RESULTS = DBT_PROJECT_DIR / "target" / "run_results.json"
 
 
 class DbtFailedError(TerminalError):
@@ -47,3 +49,17 @@ def run_dbt(*arguments: str, env: Mapping[str, str] | None = None, quiet: bool =
         raise DbtFailedError(
             f"dbt {' '.join(arguments)} failed (exit {completed.returncode})\n{tail}"
         )
+
+
+def models_out_of_sync(run_results: Path = RUN_RESULTS) -> list[str]:
+    """The incremental models the last dbt run refused because their table's columns differ
+    from the model's (built by an earlier version of the models, before a column was added)."""
+    try:
+        results = json.loads(run_results.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return sorted(
+        result["unique_id"].rsplit(".", 1)[-1]
+        for result in results
+        if result.get("status") == "error" and "out of sync" in (result.get("message") or "")
+    )

@@ -38,7 +38,7 @@ from psycopg2.extras import execute_values
 from clickstream.config import Settings
 from clickstream.errors import ClickstreamError
 from clickstream.warehouse import connect, describe_target
-from devtools.dbt_cli import run_dbt
+from devtools.dbt_cli import DbtFailedError, models_out_of_sync, run_dbt
 from devtools.marts_summary import summarise_marts
 from devtools.traffic import (
     Request,
@@ -164,11 +164,28 @@ def build_warehouse(run: DemoRun) -> None:
     nothing_new = getattr(summary, "objects", None) == 0
     before = _fingerprint_marts() if nothing_new else None
     started = time.monotonic()
-    run_dbt("build", "--quiet")
+    _build_or_rebuild_stale_marts()
     print(f"built and tested in {time.monotonic() - started:.1f} s")
     if before is not None:
         already = getattr(summary, "objects_already_loaded", 0)
         print(_nothing_new_line(run, already, before, _fingerprint_marts()))
+
+
+def _build_or_rebuild_stale_marts() -> None:
+    """dbt build; when the warehouse's marts were built by an earlier version of the models
+    (a column added since), rebuild them from the raw lines, which hold everything, and say so:
+    the demo's warehouse is local and the result is the same as the incremental runs'."""
+    try:
+        run_dbt("build", "--quiet")
+    except DbtFailedError:
+        stale = models_out_of_sync()
+        if not stale:
+            raise
+        print(
+            f"{', '.join(stale)}: built by an earlier version of the models; rebuilding every"
+            " mart from the raw lines (dbt build --full-refresh)"
+        )
+        run_dbt("build", "--quiet", "--full-refresh")
 
 
 def _nothing_new_line(

@@ -112,6 +112,25 @@ def test_the_demo_says_when_the_build_changed_the_marts_though_nothing_arrived(
     assert "objects already loaded, but the build changed fct_funnel_daily\n" in second
 
 
+def test_marts_built_by_an_earlier_version_of_the_models_are_rebuilt_and_said_so(
+    warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--events", "50", "--days", "1", "--start", "2026-03-02", "--seed", "4"]
+    assert demo.main(arguments) == 0
+    first = capsys.readouterr().out
+    with connect() as conn, conn.cursor() as cursor:  # as built before the column was added
+        cursor.execute("alter table public.fct_product_performance_daily drop column currency")
+    conn.close()
+
+    assert demo.main(arguments) == 0
+    second = capsys.readouterr().out
+    assert (
+        "fct_product_performance_daily: built by an earlier version of the models; rebuilding"
+        " every mart from the raw lines (dbt build --full-refresh)\n"
+    ) in second
+    assert second.split("== the marts")[1] == first.split("== the marts")[1]
+
+
 def test_a_run_on_a_later_day_adds_that_day(
     warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
