@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickstream.errors import TerminalError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "clickstream_dw"
 DEFAULT_BUCKET = "clickstream-s3-ingest"
@@ -20,6 +22,9 @@ class Settings:
 
     raw_bucket: str = DEFAULT_BUCKET
     raw_prefix: str = DEFAULT_PREFIX
+    # Days of raw lines kept in staging.raw_events by `python -m extract_load prune`; None
+    # (RAW_RETENTION_DAYS unset or empty) keeps them forever.
+    raw_retention_days: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -29,4 +34,20 @@ class Settings:
         return cls(
             raw_bucket=environ.get("RAW_BUCKET", DEFAULT_BUCKET),
             raw_prefix=prefix,
+            raw_retention_days=parse_retention_days(environ.get("RAW_RETENTION_DAYS", "")),
         )
+
+
+def parse_retention_days(text: str) -> int | None:
+    """RAW_RETENTION_DAYS: a whole number of days >= 1, or empty for 'keep forever'."""
+    if not text.strip():
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise TerminalError(
+            f"RAW_RETENTION_DAYS must be a whole number of days >= 1 (or unset), got {text!r}"
+        )
+    return days
