@@ -22,9 +22,6 @@ class Settings:
 
     raw_bucket: str = DEFAULT_BUCKET
     raw_prefix: str = DEFAULT_PREFIX
-    # Days of raw lines kept in staging.raw_events by `python -m extract_load prune`; None
-    # (RAW_RETENTION_DAYS unset or empty) keeps them forever.
-    raw_retention_days: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -34,12 +31,14 @@ class Settings:
         return cls(
             raw_bucket=environ.get("RAW_BUCKET", DEFAULT_BUCKET),
             raw_prefix=prefix,
-            raw_retention_days=parse_retention_days(environ.get("RAW_RETENTION_DAYS", "")),
         )
 
 
-def parse_retention_days(text: str) -> int | None:
-    """RAW_RETENTION_DAYS: a whole number of days >= 1, or empty for 'keep forever'."""
+def raw_retention_days(environ: Mapping[str, str] = os.environ) -> int | None:
+    """RAW_RETENTION_DAYS: days of raw lines `python -m extract_load prune` keeps in
+    staging.raw_events; None (unset or empty) keeps them forever. Read by the prune alone, not
+    by Settings: a wrong value must stop the prune, never the ingest or the load."""
+    text = environ.get("RAW_RETENTION_DAYS", "")
     if not text.strip():
         return None
     try:

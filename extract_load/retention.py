@@ -21,7 +21,7 @@ from typing import Any
 import psycopg2
 from psycopg2.extensions import connection
 
-from clickstream.config import Settings
+from clickstream.config import raw_retention_days
 from clickstream.errors import TerminalError, WarehouseUnreachableError
 from clickstream.warehouse import connect
 from extract_load.partitions import PARTITION_LOCK_KEY, day_bounds, day_partitions
@@ -93,14 +93,13 @@ def prune_raw_events(
     retention_days: int | None = None,
     *,
     dry_run: bool = False,
-    settings: Settings | None = None,
     today: date | None = None,
 ) -> PruneSummary:
     """Drop the day partitions of raw_events that are past the retention and whose lines
     every mart has built and tested. Re-runnable: each partition goes in its own transaction
     with its record; a run killed midway leaves whole partitions, dropped or not."""
     if retention_days is None:
-        retention_days = (settings or Settings.from_env()).raw_retention_days
+        retention_days = raw_retention_days()
     summary = PruneSummary(retention_days=retention_days, dry_run=dry_run)
     if retention_days is None:
         return summary

@@ -6,12 +6,15 @@ has built and tested, the reconciliation still passing afterwards."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg2
 import pytest
 
+from clickstream.config import PROJECT_ROOT
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from devtools.traffic import generate_requests, write_requests_to_s3
@@ -261,3 +264,23 @@ def test_the_reconciliation_passes_after_a_prune_and_the_marts_keep_their_rows(
     failed = [item.node.name for item in result.result or [] if item.status in ("fail", "error")]
     assert failed == []
     assert query("select count(*) from public.clickstream_events") == kept_before
+
+
+def test_prune_reads_raw_retention_days_and_refuses_a_bad_one_in_one_line(
+    warehouse_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAW_RETENTION_DAYS", "7")
+    assert prune_raw_events().retention_days == 7
+    monkeypatch.setenv("RAW_RETENTION_DAYS", "a week")
+    result = subprocess.run(
+        [sys.executable, "-m", "extract_load", "prune"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: RAW_RETENTION_DAYS must be a whole number of days >= 1 (or unset), got 'a week'\n"
+    )
