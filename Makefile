@@ -68,9 +68,13 @@ services-status: $(INSTALLED) ## show where the warehouse and the bucket are
 demo: $(INSTALLED) ## run the whole pipeline on a generated day of traffic and show the marts
 	$(RUN) $(BIN)/python -m devtools.demo --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
 
-hourly: $(INSTALLED) ## load the new raw objects, then build and test the warehouse
-	$(RUN) $(BIN)/python -m extract_load load
-	$(DBT) build $(DBT_ARGS)
+# One line on stderr and exit 1 when the load, dbt build or freshness fails (devtools/hourly.py);
+# NOTIFY is a webhook URL (JSON POST) or a command run with that line.
+NOTIFY ?=
+HOURLY_ARGS ?=
+
+hourly: $(INSTALLED) ## load new raw objects, dbt build, check freshness; one line + exit 1 on failure (NOTIFY=URL or command)
+	@$(RUN) $(BIN)/python -m devtools.hourly $(if $(NOTIFY),--notify '$(NOTIFY)') $(HOURLY_ARGS)
 
 test: $(INSTALLED) $(SYSTEM_PACKAGES) ## run the test suite (real PostgreSQL and S3 on loopback)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""`python -m extract_load load [--since YYYY-MM-DD[THH]] [--until ...]` and `status`."""
+"""`python -m extract_load load [--since YYYY-MM-DD[THH]] [--until ...]`, `status`, `prune`."""
 
 from __future__ import annotations
 

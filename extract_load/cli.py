@@ -1,4 +1,4 @@
-"""`python -m extract_load load|status`: the loader from a shell, with one-line errors."""
+"""`python -m extract_load load|status|prune`: the loader from a shell, with one-line errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from clickstream.errors import ClickstreamError
 from extract_load.loader import load_new_objects, load_status
+from extract_load.retention import prune_raw_events
 
 
 def parse_hour(text: str) -> datetime:
@@ -36,7 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
     status = commands.add_parser("status", help="what has been loaded and rejected")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    prune = commands.add_parser(
+        "prune",
+        help="drop the raw day partitions past the retention that every mart has built and tested",
+    )
+    prune.add_argument(
+        "--days",
+        type=retention_days,
+        help="days of raw lines to keep (default: RAW_RETENTION_DAYS; unset keeps all)",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="say what would be dropped, drop nothing"
+    )
+    prune.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
+
+
+def retention_days(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days >= 1, got {text!r}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             summary = load_new_objects(args.since, args.until, progress=sys.stderr.isatty())
             print(json.dumps(summary.as_dict()) if args.json else summary.one_line())
+        elif args.command == "prune":
+            pruned = prune_raw_events(args.days, dry_run=args.dry_run)
+            print(json.dumps(pruned.as_dict()) if args.json else pruned.one_line())
         else:
             status = load_status()
             print(json.dumps(status.as_dict()) if args.json else "\n".join(status.lines()))

@@ -60,6 +60,7 @@ from extract_load.lines import (
     safe_row,
 )
 from extract_load.listing import ObjectRef, Window, choose_window, list_objects, not_in_manifest
+from extract_load.partitions import DayPartitions
 from extract_load.schema import ADD_TO_LOAD_RUN_SQL, ensure_schema
 
 if TYPE_CHECKING:
@@ -530,11 +531,20 @@ def _finish(
         )
 
 
-def load_batch(conn: connection, batch: list[FetchedObject], load_id: str) -> list[ObjectResult]:
-    """Load some objects in one transaction; [] when other loaders had them all."""
+def load_batch(
+    conn: connection,
+    batch: list[FetchedObject],
+    load_id: str,
+    partitions: DayPartitions | None = None,
+) -> list[ObjectResult]:
+    """Load some objects in one transaction; [] when other loaders had them all. The lines'
+    day partition (of the transaction's now()) is made sure of first."""
+    partitions = partitions or DayPartitions()
     rejects = _RejectSpool(load_id)
     results: list[ObjectResult] = []
     try:
+        while not partitions.ready_for_this_transaction(conn):
+            pass  # the partition was created in its own transaction: start this one again
         claimed = _claim(conn, [fetched.ref for fetched in batch], load_id)
         mine = [fetched for fetched in batch if fetched.ref.key in claimed]
         if mine:
@@ -623,9 +633,10 @@ def _load_all(
 ) -> None:
     """Load the objects batch by batch, adding each batch's results to the summary."""
     bar = _progress_bar() if progress else None
+    partitions = DayPartitions()
     try:
         for batch in batches(objects):
-            results = load_batch(conn, batch, summary.load_id)
+            results = load_batch(conn, batch, summary.load_id, partitions)
             for result in results:
                 summary.objects += 1
                 summary.lines_loaded += result.lines_loaded

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 from psycopg2.extensions import connection, cursor
 
+from clickstream.errors import TerminalError
+from extract_load.partitions import PARTITION_LOCK_KEY, create_day_partition
+
 SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 
 # Two processes creating the schema at once would race on the catalog; serialise them.
-_SCHEMA_LOCK_KEY = 0x636C6B73  # "clks"
+_SCHEMA_LOCK_KEY = PARTITION_LOCK_KEY
+
+# Where an unpartitioned raw_events (a warehouse built before partitioning) waits while its
+# lines are copied into the partitioned one, within the same transaction.
+LEGACY_RAW_EVENTS = "raw_events_unpartitioned"
 
 # Adds one batch's objects and lines to its run's row (in the batch's own transaction).
 ADD_TO_LOAD_RUN_SQL = """
@@ -24,16 +33,68 @@ on conflict (load_id) do update set
 """
 
 
-def ensure_schema(conn: connection) -> None:
+def ensure_schema(conn: connection, on_step: Callable[[str], None] | None = None) -> None:
+    """Create what is missing, migrate an unpartitioned raw_events, and make sure today's and
+    tomorrow's partitions exist. One transaction: killed midway, nothing of it remains, and
+    the next run starts it again. `on_step` is told each migration step (for tests)."""
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
         cur.execute("select to_regclass('staging.load_runs') is null")
         row = cur.fetchone()
         load_runs_is_new = bool(row and row[0])
+        legacy = _set_aside_unpartitioned_raw_events(cur)
         cur.execute(SCHEMA_SQL.read_text())
+        if legacy:
+            _migrate_raw_events(cur, on_step or (lambda step: None))
         if load_runs_is_new:
             rebuild_load_runs(cur)
+        cur.execute("select (now() at time zone 'UTC')::date")
+        (today,) = cur.fetchone()  # type: ignore[misc]
+        for day in (today, today + timedelta(days=1)):
+            create_day_partition(cur, day)
     conn.commit()
+
+
+def _set_aside_unpartitioned_raw_events(cur: cursor) -> bool:
+    """Rename an unpartitioned raw_events (and its index, whose name the partitioned table
+    takes) out of the way; True when there was one."""
+    cur.execute("select relkind from pg_class where oid = to_regclass('staging.raw_events')")
+    row = cur.fetchone()
+    if row is None or row[0] != "r":  # absent, or partitioned ('p') already
+        return False
+    cur.execute(f"alter table staging.raw_events rename to {LEGACY_RAW_EVENTS}")
+    cur.execute(
+        "alter index if exists staging.raw_events_loaded_at_idx"
+        f" rename to {LEGACY_RAW_EVENTS}_loaded_at_idx"
+    )
+    return True
+
+
+def _migrate_raw_events(cur: cursor, on_step: Callable[[str], None]) -> None:
+    """Copy every line of the set-aside table into the partitioned one (a partition per day
+    it holds first), check the count, drop the old table."""
+    cur.execute(
+        f"select distinct (loaded_at at time zone 'UTC')::date from staging.{LEGACY_RAW_EVENTS}"
+    )
+    days: list[date] = sorted(row[0] for row in cur.fetchall())
+    for day in days:
+        create_day_partition(cur, day)
+    on_step("partitions created")
+    cur.execute(
+        "insert into staging.raw_events (payload, s3_key, line_number, loaded_at, load_id)"
+        f" select payload, s3_key, line_number, loaded_at, load_id"
+        f" from staging.{LEGACY_RAW_EVENTS}"
+    )
+    copied = cur.rowcount
+    on_step("lines copied")
+    cur.execute(f"select count(*) from staging.{LEGACY_RAW_EVENTS}")
+    (legacy_lines,) = cur.fetchone()  # type: ignore[misc]
+    if copied != legacy_lines:  # cannot happen in one transaction; never drop lines unseen
+        raise TerminalError(
+            f"raw_events migration copied {copied} lines of {legacy_lines}: nothing changed"
+        )
+    cur.execute(f"drop table staging.{LEGACY_RAW_EVENTS}")
+    on_step("old table dropped")
 
 
 def rebuild_load_runs(cur: cursor) -> None:

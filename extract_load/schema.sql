@@ -3,14 +3,30 @@ create schema if not exists staging;
 
 -- One row per raw line. Exactly-once is guaranteed by the manifest row written in the same
 -- transaction as the object's lines, so no unique index slows the COPY down.
+-- Partitioned by load day (UTC): one partition per day, staging.raw_events_YYYYMMDD, created
+-- by the loader before it writes (extract_load/partitions.py), so that retention drops whole
+-- days cheaply (python -m extract_load prune). The default partition only catches rows
+-- written by hand for a day that has no partition yet; creating that day moves them out.
 create table if not exists staging.raw_events (
     payload jsonb not null,
     s3_key text not null,
     line_number integer not null,
     loaded_at timestamptz not null default now(),
     load_id uuid not null
-);
+) partition by range (loaded_at);
+create table if not exists staging.raw_events_default
+partition of staging.raw_events default;
+-- On the partitioned table: every partition, present and future, gets its own BRIN index.
 create index if not exists raw_events_loaded_at_idx on staging.raw_events using brin (loaded_at);
+
+-- One row per day partition of raw_events dropped by the retention (prune), with its line
+-- count: the raw lines of these days are gone, their marts' rows are kept. The reconciliation
+-- test checks the lines loaded after the newest of these days only.
+create table if not exists staging.raw_events_dropped_days (
+    load_day date primary key,
+    lines bigint not null,
+    dropped_at timestamptz not null default now()
+);
 
 -- One row per raw object loaded.
 create table if not exists staging.load_manifest (

@@ -8,9 +8,21 @@
 -- (macros/checked_windows.sql): a kept or invalid row has its raw line's loaded_at, so the
 -- books balance within any loaded_at window. A duplicate's kept copy may be older: looked up
 -- in the whole table.
-{%- set checked_from = checked_window_start('clickstream_events') %}
+-- The retention (python -m extract_load prune) drops whole load days of raw lines once every
+-- mart has built and tested them; the marts keep their rows. So the books are checked from
+-- the end of the newest dropped day on (staging.raw_events_dropped_days), never before.
+{%- set checked_from = '(select starts_at from checked_window)' %}
 
-with raw_lines as (
+with checked_window as (
+    select
+        greatest(
+            {{ checked_window_start('clickstream_events') }},
+            max(load_day + 1)::timestamp at time zone 'UTC'
+        ) as starts_at
+    from {{ source('clickstream', 'raw_events_dropped_days') }}
+),
+
+raw_lines as (
     select
         s3_key,
         line_number

@@ -100,6 +100,7 @@ def lambda_packages() -> tuple[LambdaPackage, ...]:
                 "extract_load.lines",
                 "extract_load.listing",
                 "extract_load.loader",
+                "extract_load.partitions",
                 "extract_load.schema",
                 "lambdas",
                 "lambdas.etl",
