@@ -193,9 +193,7 @@ def test_unsent_events_survive_a_reload_and_are_retried(raw_bucket: str) -> None
 # ------------------------------------------------------------------------------ consent
 
 CONSENT_SCRIPT_TAG = 'data-endpoint="/clickstream" data-consent="required"'
-TRACKER_STORAGE = (
-    "Object.keys(localStorage).filter((key) => key.startsWith('clickstream.')).sort()"
-)
+TRACKER_STORAGE = "Object.keys(localStorage).filter((key) => key.startsWith('clickstream.')).sort()"
 
 
 def require_consent(page: Page) -> None:

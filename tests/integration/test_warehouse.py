@@ -218,7 +218,8 @@ def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=31), [after])
         if number == 2:
             _put_lines(module_raw_bucket, datetime(2026, 3, 3, 12, 5, tzinfo=UTC), _bad_lines())
-            _put_lines(module_raw_bucket, datetime(2026, 3, 3, 12, 11, tzinfo=UTC), _consent_lines())
+            consent_received_at = datetime(2026, 3, 3, 12, 11, tzinfo=UTC)
+            _put_lines(module_raw_bucket, consent_received_at, _consent_lines())
             other_currency_product_day = _put_purchases_in_other_currencies(
                 module_raw_bucket, batch
             )

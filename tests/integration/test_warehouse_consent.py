@@ -102,9 +102,7 @@ def _assert_marts_match_python(events: list[Event], consented_data_only: bool) -
         "select event_date, events, users, sessions, logged_in_users, new_clients"
         " from public.fct_activity_daily"
     )
-    assert {row[0]: row[1:] for row in rows} == expected_activity_daily(
-        events, consented_data_only
-    )
+    assert {row[0]: row[1:] for row in rows} == expected_activity_daily(events, consented_data_only)
     performance = expected_product_performance(events, consented_data_only=consented_data_only)
     rows = query("select event_date, product_id, views, revenue from fct_product_performance_daily")
     assert {(row[0], row[1]): row[2:] for row in rows} == {
@@ -153,9 +151,7 @@ def test_consented_data_only_leaves_denied_events_out_of_the_marts(
 
     dbt("build", "--full-refresh", "--vars", ONLY_CONSENTED)
     _assert_marts_match_python(events, consented_data_only=True)
-    assert query("select count(*) from public.fct_sessions where session_id = 's-denied'") == [
-        (0,)
-    ]
+    assert query("select count(*) from public.fct_sessions where session_id = 's-denied'") == [(0,)]
     # the mixed session keeps its page view with no consent_state (a site that does not ask)
     assert query("select events, product_views from fct_sessions where session_id = 's-mixed'") == [
         (1, 0)
@@ -181,5 +177,6 @@ def test_a_mart_built_before_the_var_existed_counts_as_built_without_it(
 
 
 def test_consented_data_only_must_be_a_boolean(warehouse_db: str) -> None:
-    errors = _errors("compile", "--select", "fct_sessions", "--vars", "{consented_data_only: maybe}")
+    not_a_boolean = "{consented_data_only: maybe}"
+    errors = _errors("compile", "--select", "fct_sessions", "--vars", not_a_boolean)
     assert "var consented_data_only must be true or false (got 'maybe')" in errors
