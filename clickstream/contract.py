@@ -49,12 +49,18 @@ EVENT_NAMES: Final = (
     "remove_from_cart",
     "checkout",
     "purchase",
+    "consent_update",
 )
+# The event that records a visitor's consent choice: its `consent_state` is the new state. It
+# is a record, not activity: the marts count no page view or funnel step for it.
+CONSENT_EVENT: Final = "consent_update"
 PRODUCT_EVENTS: Final = frozenset({"product_view", "add_to_cart", "remove_from_cart", "purchase"})
 # Events that move units: `context.product.quantity` defaults to 1 on these only (a product
 # view has no quantity).
 QUANTITY_EVENTS: Final = frozenset({"add_to_cart", "remove_from_cart", "purchase"})
 LOGIN_STATES: Final = ("logged_in", "guest")
+# Absent or null: the site does not ask for consent (no consent mode), as before consent existed.
+CONSENT_STATES: Final = ("granted", "denied")
 RESERVED_FIELDS: Final = ("ingest",)
 
 UUID_EXAMPLE: Final = "123e4567-e89b-12d3-a456-426614174000"
@@ -116,6 +122,15 @@ EVENT_FIELDS: Final = (
         max_length=MAX_ID_LENGTH,
     ),
     Field("is_first_visit", "boolean", "First visit of this client.", default="`false`"),
+    Field(
+        "consent_state",
+        "enum",
+        "The visitor's tracking consent when the event was sent; absent or null: the site does"
+        f" not ask for consent. On `{CONSENT_EVENT}`: the new state.",
+        nullable=True,
+        choices=CONSENT_STATES,
+        required_when=f"`event_name` is `{CONSENT_EVENT}`",
+    ),
     Field("page", "object", "The page the event happened on (see `page.*`).", nullable=True),
     Field("context", "object", "What the event is about (see `context.*`).", nullable=True),
 )
@@ -302,6 +317,8 @@ def validate_event(event: Any) -> list[str]:
         _check_fields(product, PRODUCT_FIELDS, "context.product.", errors)
     elif product is None and event.get("event_name") in PRODUCT_EVENTS:
         errors.append(f"context.product: is required for {event['event_name']} events")
+    if event.get("event_name") == CONSENT_EVENT and event.get("consent_state") is None:
+        errors.append(f"consent_state: is required for {CONSENT_EVENT} events")
     order = context.get("order")
     if type(order) is dict:
         _check_fields(order, ORDER_FIELDS, "context.order.", errors)

@@ -14,6 +14,8 @@ import sys
 from typing import Any, Final
 
 from clickstream.contract import (
+    CONSENT_EVENT,
+    CONSENT_STATES,
     CONTEXT_FIELDS,
     CONTRACT_VERSION,
     CURRENCY_PATTERN,
@@ -139,6 +141,11 @@ numbers too large for a double are refused.
 - **Defaults** are filled in by the server before the event is stored, only where the field
   is absent or null: `user_login_state`, `is_first_visit`, and `context.product.quantity` on
   cart and purchase events.
+- **Consent** (optional, still contract v1): `consent_state` is `granted` or `denied` on a
+  site that asks its visitors for tracking consent, absent or null on a site that does not.
+  A change of consent is recorded as a `{CONSENT_EVENT}` event whose `consent_state` (then
+  required) is the new state; `denied` is sent once, when consent granted earlier is
+  withdrawn, and nothing after it. Events without the field stay valid.
 - Each event is judged on its own: the valid ones of a request are stored, the others are
   answered with one message per broken rule, addressed by field (`context.product.price:
   must be a number between 0 and {MAX_PRICE} (got -1)`).
@@ -202,7 +209,17 @@ def json_schema() -> dict[str, Any]:
         {
             "if": {"properties": {"event_name": {"enum": sorted(PRODUCT_EVENTS)}}},
             "then": {"required": ["context"], "properties": {"context": {"required": ["product"]}}},
-        }
+        },
+        {
+            "if": {
+                "required": ["event_name"],
+                "properties": {"event_name": {"const": CONSENT_EVENT}},
+            },
+            "then": {
+                "required": ["consent_state"],
+                "properties": {"consent_state": {"enum": list(CONSENT_STATES)}},
+            },
+        },
     ]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -17,6 +17,20 @@
  * - unsent events live in localStorage, so a reload or the next page sends them; a failed
  *   send is retried with exponential backoff (1 s doubling to 60 s, with jitter);
  * - the queue is bounded (500 events): past that the oldest are dropped, with a warning.
+ *
+ * Consent (data-consent="required" on the script tag), for sites that must ask first:
+ * - until the visitor grants consent the tracker sends nothing, queues nothing (events asked
+ *   for are dropped, not kept for later) and writes no client id, session or queue to storage;
+ * - the site's banner calls clickstream.consent("granted") or clickstream.consent("denied");
+ *   the choice is kept in localStorage ("clickstream.consent"), so later pages remember it;
+ * - granting sends a consent_update event (consent_state "granted"), then the page view this
+ *   page asked for before the choice, and from then on every event carries
+ *   consent_state: "granted";
+ * - denying drops every unsent event; withdrawing consent granted earlier sends one
+ *   consent_update with consent_state "denied" (the withdrawal is on record), then forgets the
+ *   client id and session, and nothing is sent after it;
+ * - clickstream.consentState() says "granted", "denied" or null (not asked yet: show the
+ *   banner). Without data-consent the tracker behaves as it always did: no consent_state.
  * Delivery is at least once: an event sent while the page unloads may be sent again by the
  * next page; the warehouse keeps one row per event_id.
  */
@@ -36,12 +50,15 @@
   var RETRY_BASE_MS = 1000;
   var RETRY_MAX_MS = 60000;
   var EVENT_NAMES = ["page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout", "purchase"];
+  var CONSENT_EVENT = "consent_update";
+  var CONSENT_STATES = ["granted", "denied"];
 
   var script = document.currentScript;
   var config = {
     endpoint: (script && script.getAttribute("data-endpoint")) || "/clickstream",
     autoPageView: !script || script.getAttribute("data-auto-page-view") !== "false",
-    debug: !!(script && script.getAttribute("data-debug") === "true")
+    debug: !!(script && script.getAttribute("data-debug") === "true"),
+    consentRequired: !!(script && script.getAttribute("data-consent") === "required")
   };
 
   // ------------------------------------------------------------------ storage
@@ -62,6 +79,28 @@
     } catch (error) {
       // Private mode or a full quota: the in-memory copy still works for this page.
     }
+  }
+  function forget(name) {
+    delete memoryStore[name];
+    try {
+      window.localStorage.removeItem(KEY_PREFIX + name);
+    } catch (error) {
+      // Storage unavailable: nothing was written there either.
+    }
+  }
+
+  // ------------------------------------------------------------------ consent
+
+  // "granted", "denied" or null (not asked yet); always null without data-consent="required".
+  var consentState = null;
+  if (config.consentRequired) {
+    consentState = load("consent");
+    if (CONSENT_STATES.indexOf(consentState) < 0) consentState = null;
+  }
+
+  // Whether events may be built, stored and sent now.
+  function mayTrack() {
+    return !config.consentRequired || consentState === "granted";
   }
 
   // ------------------------------------------------------------------ ids and times
@@ -111,6 +150,7 @@
 
   function clientId() {
     var id = load("client_id");
+    if (!mayTrack()) return typeof id === "string" && id ? id : null; // never written before consent
     if (typeof id !== "string" || !id) {
       id = uuid();
       save("client_id", id);
@@ -159,7 +199,7 @@
     return result;
   }
 
-  function buildEvent(eventName, product, order) {
+  function buildEvent(eventName, product, order, state) {
     var now = new Date();
     var session = touchSession(now.getTime());
     var event = {
@@ -174,6 +214,7 @@
       is_first_visit: load("first_session_id") === session.id,
       page: pageContext()
     };
+    if (config.consentRequired) event.consent_state = state || consentState;
     var context = {};
     if (product) context.product = productContext(product);
     if (order) context.order = { order_id: cut(order.order_id, MAX_ID), currency: order.currency || null };
@@ -185,6 +226,11 @@
 
   var queue = load("queue");
   if (!Array.isArray(queue)) queue = [];
+  if (!mayTrack()) {
+    // Only a withdrawal record a page left unsent may still go out; nothing else was allowed.
+    queue = queue.filter(function (event) { return event && event.event_name === CONSENT_EVENT; });
+    if (queue.length) persist(); else forget("queue");
+  }
   var inFlight = 0; // events being sent right now (still in the queue until acknowledged)
   var attempt = 0; // failed sends in a row, for the backoff
   var nextTryAt = 0;
@@ -199,7 +245,8 @@
   }
 
   function persist() {
-    save("queue", queue);
+    if (!queue.length && !mayTrack()) forget("queue"); // no consent: leave nothing behind
+    else save("queue", queue);
   }
 
   function enqueue(event) {
@@ -362,9 +409,16 @@
 
   // ------------------------------------------------------------------ public API
 
+  var pageViewDropped = false; // asked for on this page before consent, sent if it is granted
+
   function track(eventName, product, order) {
     if (EVENT_NAMES.indexOf(eventName) < 0) {
       warn("clickstream: unknown event name " + eventName + " (expected one of " + EVENT_NAMES.join(", ") + ")");
+      return null;
+    }
+    if (!mayTrack()) {
+      if (eventName === "page_view") pageViewDropped = true;
+      log("clickstream: no consent, dropped", eventName);
       return null;
     }
     var event = buildEvent(eventName, product || null, order || null);
@@ -378,7 +432,42 @@
       user_id: userId ? cut(userId, MAX_ID) : null,
       identity_source: userId ? cut(identitySource || null, MAX_ID) : null
     };
-    save("user", user);
+    if (mayTrack()) save("user", user); // before consent: for this page only
+  }
+
+  // The site's consent banner calls this with the visitor's choice.
+  function consent(state) {
+    if (!config.consentRequired) {
+      warn('clickstream: consent() needs data-consent="required" on the script tag');
+      return;
+    }
+    if (CONSENT_STATES.indexOf(state) < 0) {
+      warn("clickstream: consent state must be granted or denied (got " + state + ")");
+      return;
+    }
+    var before = consentState;
+    if (state === before) return;
+    consentState = state;
+    save("consent", state);
+    if (state === "granted") {
+      enqueue(buildEvent(CONSENT_EVENT, null, null));
+      if (user.user_id) save("user", user);
+      if (pageViewDropped) {
+        pageViewDropped = false;
+        track("page_view");
+      }
+      return;
+    }
+    // Denied: nothing unsent goes out; a withdrawal is recorded, then the ids are forgotten.
+    queue = [];
+    inFlight = 0;
+    if (before === "granted") {
+      var withdrawal = buildEvent(CONSENT_EVENT, null, null, "denied");
+      ["client_id", "session", "first_session_id", "user"].forEach(forget);
+      enqueue(withdrawal);
+    } else {
+      forget("queue");
+    }
   }
 
   window.addEventListener("pagehide", function () { flush(true); });
@@ -392,6 +481,9 @@
     pageView: function () { return track("page_view"); },
     setUser: setUser,
     flush: function () { return flush(false); },
+    consent: consent,
+    consentState: function () { return consentState; },
+    consentRequired: function () { return config.consentRequired; },
     // How many events wait to be acknowledged (for tests and the curious).
     pending: function () { return queue.length; },
     clientId: clientId,

@@ -4,9 +4,14 @@
 #}
 {% macro accepted_event_names() -%}
     {{ return(['page_view', 'product_view', 'add_to_cart', 'remove_from_cart', 'checkout',
-               'purchase']) }}
+               'purchase', 'consent_update']) }}
 {%- endmacro %}
 
 {% macro accepted_login_states() -%}
     {{ return(['logged_in', 'guest']) }}
+{%- endmacro %}
+
+{# Absent or null: the site does not ask for consent. #}
+{% macro accepted_consent_states() -%}
+    {{ return(['granted', 'denied']) }}
 {%- endmacro %}

@@ -17,7 +17,8 @@
     An incremental run must not add revenue in one currency to a table that holds it in
     another: with the var changed, only a full refresh rebuilds every row in the new one.
     Every row has the same currency (a full refresh writes them all, and incremental runs stop
-    here), so one row tells. (A unit test's `this` is a fixture: nothing to check. A table
+    here), so one row tells: the column is the record of the var the table was built with
+    (built_with.sql, which words the refusal). (A unit test's `this` is a fixture: nothing to check. A table
     built before it had the column: on_schema_change='fail' says to rebuild it.)
 #}
 {% macro check_reporting_currency_unchanged() -%}
@@ -27,11 +28,10 @@
         {#- any one row: no `where`, which would read the whole table when all is well -#}
         {%- set found = run_query("select currency from " ~ this ~ " limit 1") -%}
         {%- if found.rows | length > 0 and found.rows[0][0] != var('reporting_currency') -%}
-            {{ exceptions.raise_compiler_error(
-                this ~ " holds revenue in " ~ found.rows[0][0] ~ " but var reporting_currency"
-                ~ " is " ~ var('reporting_currency') ~ ": rebuild it in the new currency with"
-                ~ " a full refresh (set the var in dbt_project.yml, then"
-                ~ " `make dbt-full-refresh`).") }}
+            {#- the shared refusal (built_with.sql): the column is this var's record -#}
+            {{ refuse_changed_var(
+                'reporting_currency', found.rows[0][0],
+                built_as="holds revenue in " ~ found.rows[0][0]) }}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}

@@ -109,6 +109,8 @@ def test_the_shop_s_events_reach_s3(purchase: dict[str, Any]) -> None:
     assert by_name["checkout"][0]["context"]["order"]["order_id"] == purchase["order_id"]
     assert by_name["add_to_cart"][0]["context"]["product"]["id"] == PRODUCT_ID
     assert all(event["is_first_visit"] is True for event in events.values())
+    # without data-consent the tracker works as before consent existed: no consent_state
+    assert all("consent_state" not in event for event in events.values())
     assert {event["ingest"]["source_ip"] for event in events.values()} == {"127.0.0.0"}
     assert "HeadlessChrome" in purchased["ingest"]["user_agent"]
 
@@ -186,3 +188,131 @@ def test_unsent_events_survive_a_reload_and_are_retried(raw_bucket: str) -> None
         page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
     stored = {line["event_id"] for line in raw_lines(raw_bucket)}
     assert stored == {event["event_id"] for event in queued}
+
+
+# ------------------------------------------------------------------------------ consent
+
+CONSENT_SCRIPT_TAG = 'data-endpoint="/clickstream" data-consent="required"'
+TRACKER_STORAGE = "Object.keys(localStorage).filter((key) => key.startsWith('clickstream.')).sort()"
+
+
+def require_consent(page: Page) -> None:
+    """Serve the shop's pages as a site that must ask first: data-consent="required" on the
+    tracker's script tag (the shop shows its banner then)."""
+
+    def with_consent_required(route: Any) -> None:
+        response = route.fetch()
+        if "text/html" not in response.headers.get("content-type", ""):
+            route.fulfill(response=response)
+            return
+        body = response.text().replace('data-endpoint="/clickstream"', CONSENT_SCRIPT_TAG)
+        route.fulfill(response=response, body=body)
+
+    page.route("**/shop/**", with_consent_required)
+
+
+def posted_events(page: Page) -> list[dict[str, Any]]:
+    """Every event the page POSTs to the ingest endpoint, as it sends them (kept up to date)."""
+    events: list[dict[str, Any]] = []
+
+    def record(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/clickstream"):
+            events.extend(request.post_data_json["events"])
+
+    page.on("request", record)
+    return events
+
+
+def names_and_states(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(event_name, consent_state) of each distinct event (at least once: a page being left
+    may send its queue again), in the order first sent."""
+    distinct = {event["event_id"]: event for event in events}.values()
+    return [(event["event_name"], event.get("consent_state")) for event in distinct]
+
+
+def settle(page: Page) -> None:
+    """Everything the tracker queued has been acknowledged, and no request is under way."""
+    page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
+    page.wait_for_load_state("networkidle")
+
+
+def test_with_consent_required_nothing_is_sent_before_consent_nor_after_withdrawal(
+    raw_bucket: str,
+) -> None:
+    settings = IngestSettings(raw_bucket=raw_bucket, raw_prefix="events/")
+    with running_server(settings=settings) as server, chromium() as browser:
+        page = browser.new_page()
+        require_consent(page)
+        posted = posted_events(page)
+
+        # Before any choice: the banner asks; browsing and adding to the cart send nothing,
+        # queue nothing and write no id.
+        page.goto(f"{server.url}/shop/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.wait_for_selector("#consent-banner")
+        page.click(f"[data-product-id={PRODUCT_ID}] a")
+        page.wait_for_selector("#add-to-cart")
+        page.click("#add-to-cart")
+        settle(page)
+        assert page.evaluate("clickstream.consentState()") is None
+        assert page.evaluate(TRACKER_STORAGE) == []
+        assert page.evaluate("clickstream.clientId()") is None
+        assert posted == []
+
+        # Granted: a consent_update, then this page's view, and every event says granted.
+        page.click("#consent-accept")
+        settle(page)
+        assert page.query_selector("#consent-banner") is None
+        assert names_and_states(posted) == [
+            ("consent_update", "granted"),
+            ("page_view", "granted"),
+        ]
+        client_id = page.evaluate("clickstream.clientId()")
+        page.click("#add-to-cart")
+        page.click("#go-to-cart")  # a new page: the choice is remembered, no banner
+        page.wait_for_selector("#checkout")
+        settle(page)
+        assert page.query_selector("#consent-banner") is None
+        assert names_and_states(posted)[2:] == [
+            ("add_to_cart", "granted"),
+            ("page_view", "granted"),
+        ]
+
+        # Withdrawn: one consent_update denied is sent, the ids are forgotten, then nothing.
+        page.click("#privacy-choices")
+        page.click("#consent-decline")
+        settle(page)
+        assert names_and_states(posted)[4:] == [("consent_update", "denied")]
+        assert page.evaluate(TRACKER_STORAGE) == ["clickstream.consent"]
+        sent_before_leaving = len(posted)
+        page.click("#checkout")
+        page.wait_for_selector("#place-order")
+        page.click("#place-order")
+        page.wait_for_selector("#order-id")
+        settle(page)
+        assert page.query_selector("#consent-banner") is None  # denied is a choice too
+        assert len(posted) == sent_before_leaving
+        assert page.evaluate(TRACKER_STORAGE) == ["clickstream.consent"]
+
+    stored = raw_lines(raw_bucket)
+    assert sorted(names_and_states(stored)) == sorted(names_and_states(posted))
+    assert {line["client_id"] for line in stored} == {client_id}
+
+
+def test_declining_at_once_sends_nothing_at_all(raw_bucket: str) -> None:
+    settings = IngestSettings(raw_bucket=raw_bucket, raw_prefix="events/")
+    with running_server(settings=settings) as server, chromium() as browser:
+        page = browser.new_page()
+        require_consent(page)
+        posted = posted_events(page)
+        page.goto(f"{server.url}/shop/")
+        page.wait_for_selector("#consent-banner")
+        page.click("#consent-decline")  # never granted: no withdrawal to record
+        page.click(f"[data-product-id={PRODUCT_ID}] a")
+        page.wait_for_selector("#add-to-cart")
+        page.click("#add-to-cart")
+        settle(page)
+        assert page.evaluate("clickstream.consentState()") == "denied"
+        assert page.evaluate(TRACKER_STORAGE) == ["clickstream.consent"]
+        assert posted == []
+    assert raw_lines(raw_bucket) == []

@@ -20,7 +20,7 @@ import psycopg2
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from clickstream.config import PROJECT_ROOT
-from clickstream.contract import EVENT_NAMES, validate_event
+from clickstream.contract import CONSENT_EVENT, EVENT_NAMES, validate_event
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 DBT_PROFILES = PROJECT_ROOT / "profiles"
@@ -174,6 +174,7 @@ class Event:
     discount_price: Decimal | None
     quantity: int | None
     order_currency: str | None
+    consent_state: str | None
     page_path: str | None
     referrer: str | None
     received_at: datetime
@@ -213,6 +214,7 @@ def to_event(line: RawLine) -> Event:
         discount_price=money(product.get("discount_price")),
         quantity=(product.get("quantity") or 1) if product else None,
         order_currency=order.get("currency"),
+        consent_state=payload.get("consent_state"),
         page_path=page.get("path"),
         referrer=page.get("referrer"),
         received_at=parse_timestamp(payload["ingest"]["received_at"]),  # type: ignore[arg-type]
@@ -243,14 +245,27 @@ def expected_events(lines: Iterable[RawLine]) -> Expected:
     return Expected(list(first.values()), invalid, len(valid) - len(first))
 
 
-def expected_sessions(events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+def counted_in_marts(events: Iterable[Event], consented_data_only: bool = False) -> list[Event]:
+    """The events the marts count (dbt_project/macros/consent.sql): never a consent_update;
+    with var consented_data_only, no event whose consent_state is 'denied' either."""
+    return [
+        event
+        for event in events
+        if event.event_name != CONSENT_EVENT
+        and not (consented_data_only and event.consent_state == "denied")
+    ]
+
+
+def expected_sessions(
+    events: Iterable[Event], consented_data_only: bool = False
+) -> dict[str, dict[str, Any]]:
     by_session: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
+    for event in counted_in_marts(events, consented_data_only):
         by_session[event.session_id].append(event)
     sessions = {}
     for session_id, session_events in by_session.items():
         ordered = sorted(session_events, key=lambda e: (e.event_timestamp, e.event_id))
-        counts = dict.fromkeys(EVENT_NAMES, 0)
+        counts = dict.fromkeys((name for name in EVENT_NAMES if name != CONSENT_EVENT), 0)
         for event in ordered:
             counts[event.event_name] += 1
         users = [event.user_id for event in ordered if event.user_id is not None]
@@ -298,7 +313,9 @@ def expected_funnel(sessions: Mapping[str, Mapping[str, Any]]) -> dict[date, dic
 
 
 def expected_product_performance(
-    events: Iterable[Event], reporting_currency: str = REPORTING_CURRENCY
+    events: Iterable[Event],
+    reporting_currency: str = REPORTING_CURRENCY,
+    consented_data_only: bool = False,
 ) -> dict[tuple[date, str], dict[str, Any]]:
     """Revenue in the reporting currency: purchases with no currency count in it, purchases
     in another currency count in purchases and units only."""
@@ -310,7 +327,7 @@ def expected_product_performance(
         "purchase": "purchases",
     }
     rows: dict[tuple[date, str], dict[str, Any]] = {}
-    for event in events:
+    for event in counted_in_marts(events, consented_data_only):
         if event.product_id is None:
             continue
         row = rows.setdefault(
@@ -338,10 +355,10 @@ def expected_product_performance(
 
 
 def expected_activity_hourly(
-    events: Iterable[Event],
+    events: Iterable[Event], consented_data_only: bool = False
 ) -> dict[tuple[datetime, str], tuple[int, ...]]:
     groups: dict[tuple[datetime, str], list[Event]] = defaultdict(list)
-    for event in events:
+    for event in counted_in_marts(events, consented_data_only):
         groups[(event.event_hour, event.event_name)].append(event)
     return {
         key: (
@@ -353,9 +370,11 @@ def expected_activity_hourly(
     }
 
 
-def expected_activity_daily(events: Iterable[Event]) -> dict[date, tuple[int, ...]]:
+def expected_activity_daily(
+    events: Iterable[Event], consented_data_only: bool = False
+) -> dict[date, tuple[int, ...]]:
     groups: dict[date, list[Event]] = defaultdict(list)
-    for event in events:
+    for event in counted_in_marts(events, consented_data_only):
         groups[event.event_date].append(event)
     return {
         day: (
@@ -369,10 +388,12 @@ def expected_activity_daily(events: Iterable[Event]) -> dict[date, tuple[int, ..
     }
 
 
-def expected_products(events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+def expected_products(
+    events: Iterable[Event], consented_data_only: bool = False
+) -> dict[str, dict[str, Any]]:
     """dim_products: each attribute from the latest event carrying one."""
     by_product: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
+    for event in counted_in_marts(events, consented_data_only):
         if event.product_id is not None:
             by_product[event.product_id].append(event)
     products = {}

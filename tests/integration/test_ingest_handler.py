@@ -142,7 +142,7 @@ def test_mixed_batch_keeps_the_valid_and_explains_the_rest(raw_bucket: str) -> N
             "event_id": "5f0e8c3a-1b2d-4c6e-8f9a-0b1c2d3e4f02",
             "errors": [
                 "event_name: must be one of page_view, product_view, add_to_cart, "
-                'remove_from_cart, checkout, purchase (got "click")'
+                'remove_from_cart, checkout, purchase, consent_update (got "click")'
             ],
         },
         {
@@ -158,6 +158,35 @@ def test_mixed_batch_keeps_the_valid_and_explains_the_rest(raw_bucket: str) -> N
     lines = stored(raw_bucket)[FIXTURE_KEY]
     assert [line["event_name"] for line in lines] == ["page_view", "add_to_cart"]
     assert lines[1]["context"]["product"]["quantity"] == 1  # the contract's default
+
+
+def test_consent_events_are_validated_through_the_contract(raw_bucket: str) -> None:
+    """consent_state and consent_update (issue 14.1): stored as they came when valid, a
+    consent_update without its new state rejected; events without the field stay valid."""
+    page_view, *_ = batch_events()
+    granted = {**page_view, "event_id": str(uuid.uuid4()), "consent_state": "granted"}
+    update = {**granted, "event_id": str(uuid.uuid4()), "event_name": "consent_update"}
+    stateless_update = {**update, "event_id": str(uuid.uuid4()), "consent_state": None}
+    events = [page_view, granted, update, stateless_update]
+    request = with_body(fixture("post_batch"), json.dumps({"events": events}))
+    status, body, _ = call(request, raw_bucket)
+    assert status == 200
+    assert body is not None
+    assert body["accepted"] == 3
+    assert body["rejected"] == [
+        {
+            "index": 3,
+            "event_id": stateless_update["event_id"],
+            "errors": ["consent_state: is required for consent_update events"],
+        }
+    ]
+    lines = stored(raw_bucket)[FIXTURE_KEY]
+    assert [(line["event_name"], line.get("consent_state")) for line in lines] == [
+        (page_view["event_name"], None),
+        (page_view["event_name"], "granted"),
+        ("consent_update", "granted"),
+    ]
+    assert "consent_state" not in lines[0]  # no default: absent means no consent mode
 
 
 def test_a_retried_invocation_overwrites_its_object(raw_bucket: str) -> None:

@@ -5,8 +5,9 @@ plain Python, from the raw lines; then a full refresh must rebuild exactly the s
 Hand-made lines add what the generator does not make on purpose: each kind of invalid value
 (a bad timestamp, a price that is not a number...), a copy of an event received *earlier*
 than the copy already kept (an older object loaded late), a retry of a whole request in a
-later load, a late event that moves a session's start to the previous day, and purchases in
-another currency than the shop's or with none."""
+later load, a late event that moves a session's start to the previous day, purchases in
+another currency than the shop's or with none, and consent: events with a consent_state and
+consent_update events, which clickstream_events keeps and no other mart counts."""
 
 from __future__ import annotations
 
@@ -96,6 +97,31 @@ def _bad_lines() -> list[dict[str, Any]]:
             "purchase", at, "s-bad",
             context={"product": product, "order": {"order_id": "o-bad", "currency": "eur"}},
         ),
+        _event("consent_update", at, "s-bad"),
+        _event("page_view", at, "s-bad", consent_state="maybe"),
+    ]  # fmt: skip
+
+
+CONSENT_SESSION = "s-consent"
+CONSENT_ONLY_SESSION = "s-consent-only"
+
+
+def _consent_lines() -> list[dict[str, Any]]:
+    """A visitor who grants consent, browses, then withdraws it; another who only withdraws;
+    and an event another sender marked denied. The marts count neither consent_update."""
+    at = datetime(2026, 3, 3, 12, 10, tzinfo=UTC)
+    product = {"id": "P-consent", "name": "Consent Laptop", "price": 999.0}
+    return [
+        _event("page_view", at, CONSENT_SESSION, consent_state="granted"),
+        _event("consent_update", at + timedelta(seconds=1), CONSENT_SESSION,
+               consent_state="granted"),
+        _event("product_view", at + timedelta(seconds=5), CONSENT_SESSION,
+               consent_state="granted", context={"product": product}),
+        _event("consent_update", at + timedelta(seconds=9), CONSENT_SESSION,
+               consent_state="denied"),
+        _event("consent_update", at, CONSENT_ONLY_SESSION, consent_state="denied"),
+        _event("product_view", at + timedelta(seconds=20), "s-consent-denied",
+               consent_state="denied", context={"product": product}),
     ]  # fmt: skip
 
 
@@ -192,6 +218,8 @@ def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=31), [after])
         if number == 2:
             _put_lines(module_raw_bucket, datetime(2026, 3, 3, 12, 5, tzinfo=UTC), _bad_lines())
+            consent_received_at = datetime(2026, 3, 3, 12, 11, tzinfo=UTC)
+            _put_lines(module_raw_bucket, consent_received_at, _consent_lines())
             other_currency_product_day = _put_purchases_in_other_currencies(
                 module_raw_bucket, batch
             )
@@ -249,7 +277,7 @@ def test_clickstream_events_keep_the_first_received_copy_of_each_event(built: Bu
 def test_clickstream_events_hold_the_typed_values(built: Built) -> None:
     rows = query(
         "select event_id, event_timestamp, event_name, session_id, user_login_state,"
-        " context_product_price, product_quantity, order_currency, event_date"
+        " context_product_price, product_quantity, order_currency, event_date, consent_state"
         " from public.clickstream_events"
     )
     actual = {row[0]: row[1:] for row in rows}
@@ -263,6 +291,7 @@ def test_clickstream_events_hold_the_typed_values(built: Built) -> None:
             event.quantity,
             event.order_currency,
             event.event_date,
+            event.consent_state,
         )
     currencies = {event.order_currency for event in built.expected.events}
     assert {"EUR", "USD", None} <= currencies
@@ -283,7 +312,9 @@ def test_each_invalid_line_is_kept_with_its_reason(built: Built) -> None:
         "context.order.currency: must be a three-letter ISO 4217 code",
         "user_login_state: must be one of logged_in, guest",
         "event_name: must be one of page_view, product_view, add_to_cart, remove_from_cart,"
-        " checkout, purchase",
+        " checkout, purchase, consent_update",
+        "consent_state: is required for consent_update events",
+        "consent_state: must be one of granted, denied",
         "session_id: must be a string",
         "event_timestamp: more than 1 hour after ingest.received_at",
     ):
@@ -326,6 +357,31 @@ def test_a_late_event_moves_its_session_to_the_previous_day(built: Built) -> Non
                  CROSS_DAY_SESSION) == [(date(2026, 3, 3),)]  # fmt: skip
     assert query("select count(*) from public.fct_funnel_daily where session_date = %s",
                  date(2026, 3, 4)) == [(0,)]  # fmt: skip
+
+
+def test_consent_updates_are_kept_but_counted_in_no_mart(built: Built) -> None:
+    kept = query(
+        "select session_id, consent_state from public.clickstream_events"
+        " where event_name = 'consent_update' order by event_timestamp, session_id"
+    )
+    assert kept == [
+        (CONSENT_ONLY_SESSION, "denied"),
+        (CONSENT_SESSION, "granted"),
+        (CONSENT_SESSION, "denied"),
+    ]
+    # the session counts its page view and product view only; a session of nothing but a
+    # consent choice is no session
+    assert query(
+        "select session_id, events, page_views, product_views, is_bounce from public.fct_sessions"
+        " where session_id like 's-consent%%' order by session_id"
+    ) == [(CONSENT_SESSION, 2, 1, 1, False), ("s-consent-denied", 1, 0, 1, True)]
+    assert query(
+        "select count(*) from public.fct_activity_hourly where event_name = 'consent_update'"
+    ) == [(0,)]
+    # by default (consented_data_only false) a denied event still counts
+    assert query(
+        "select views from public.fct_product_performance_daily where product_id = 'P-consent'"
+    ) == [(2,)]
 
 
 def test_product_performance_matches_python(built: Built) -> None:

@@ -62,7 +62,8 @@ def test_a_complete_event_is_valid() -> None:
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_every_event_name_is_accepted(name: str) -> None:
-    assert validate_event(valid_event(event_name=name)) == []
+    # consent_update needs a consent_state; any event may carry one
+    assert validate_event(valid_event(event_name=name, consent_state="granted")) == []
 
 
 def test_the_smallest_valid_event_is_five_fields() -> None:
@@ -160,10 +161,10 @@ def test_event_timestamp_accepts_rfc3339(value: str) -> None:
     assert validate_event(valid_event(event_timestamp=value)) == []
 
 
-def test_event_name_must_be_one_of_the_six() -> None:
+def test_event_name_must_be_one_of_the_seven() -> None:
     assert validate_event(valid_event(event_name="click")) == [
         "event_name: must be one of page_view, product_view, add_to_cart, remove_from_cart, "
-        'checkout, purchase (got "click")'
+        'checkout, purchase, consent_update (got "click")'
     ]
     assert validate_event(valid_event(event_name=["page_view"]))[0].startswith(
         "event_name: must be one of"
@@ -200,6 +201,37 @@ def test_is_first_visit_is_a_boolean() -> None:
     assert validate_event(valid_event(is_first_visit="yes")) == [
         'is_first_visit: must be true or false (got "yes")'
     ]
+
+
+@pytest.mark.parametrize("state", ["granted", "denied", None])
+def test_consent_state_is_granted_denied_or_null(state: str | None) -> None:
+    assert validate_event(valid_event(consent_state=state)) == []
+
+
+def test_consent_state_may_be_absent_as_before_consent_existed() -> None:
+    event = valid_event()
+    assert "consent_state" not in event
+    assert validate_event(event) == []
+    assert "consent_state" not in apply_defaults(event)  # no default: absent means no consent mode
+
+
+@pytest.mark.parametrize("value", ["yes", "GRANTED", True, 1, ""])
+def test_consent_state_refuses_anything_else(value: Any) -> None:
+    assert validate_event(valid_event(consent_state=value)) == [
+        f"consent_state: must be one of granted, denied (got {json.dumps(value)})"
+    ]
+
+
+@pytest.mark.parametrize("state", ["granted", "denied"])
+def test_a_consent_update_records_the_new_state(state: str) -> None:
+    event = valid_event(event_name="consent_update", consent_state=state, context=None)
+    assert validate_event(event) == []
+
+
+@pytest.mark.parametrize("missing", [{}, {"consent_state": None}])
+def test_a_consent_update_needs_its_state(missing: dict[str, Any]) -> None:
+    event = valid_event(event_name="consent_update", context=None, **missing)
+    assert validate_event(event) == ["consent_state: is required for consent_update events"]
 
 
 def test_page_must_be_an_object_of_strings() -> None:

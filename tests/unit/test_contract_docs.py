@@ -34,6 +34,10 @@ def test_the_docs_come_from_the_same_tables(capsys: pytest.CaptureFixture[str]) 
     ]
     assert schema["properties"]["event_name"]["enum"] == list(EVENT_NAMES)
     assert schema["properties"]["ingest"] is False
+    assert schema["properties"]["consent_state"]["type"] == ["string", "null"]
+    consent_rule = schema["allOf"][1]
+    assert consent_rule["if"]["properties"]["event_name"] == {"const": "consent_update"}
+    assert consent_rule["then"]["required"] == ["consent_state"]
     # JSON Schema patterns match anywhere in the string unless anchored
     timestamp = schema["properties"]["event_timestamp"]["pattern"]
     assert re.search(timestamp, "2026-03-02T18:04:05Z")

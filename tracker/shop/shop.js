@@ -156,6 +156,46 @@
       '</strong> is on its way.</p><p><a href="index.html">Keep shopping</a></p>';
   }
 
+  // ---------------------------------------------------------------- consent banner
+
+  // Only on pages whose tracker is loaded with data-consent="required": ask once (the tracker
+  // remembers the answer), and let the visitor change their mind from the footer.
+  function showConsentBanner() {
+    if (document.getElementById("consent-banner")) return;
+    var banner = document.createElement("div");
+    banner.id = "consent-banner";
+    banner.setAttribute("role", "dialog");
+    banner.setAttribute("aria-label", "Tracking consent");
+    banner.innerHTML = "<p>May we record how you use this shop, to improve it? Nothing is sent " +
+      "until you agree, and you can change your mind at any time under Privacy choices.</p>" +
+      '<button id="consent-accept">Accept</button> <button id="consent-decline" class="secondary">Decline</button>';
+    document.body.appendChild(banner);
+    function choose(state) {
+      clickstream.consent(state);
+      banner.parentNode.removeChild(banner);
+    }
+    document.getElementById("consent-accept").addEventListener("click", function () { choose("granted"); });
+    document.getElementById("consent-decline").addEventListener("click", function () { choose("denied"); });
+  }
+
+  function setUpConsent() {
+    if (!window.clickstream || !clickstream.consentRequired()) return;
+    var link = document.createElement("a");
+    link.id = "privacy-choices";
+    link.href = "#";
+    link.textContent = "Privacy choices";
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      showConsentBanner();
+    });
+    var footer = document.querySelector("footer");
+    footer.appendChild(document.createTextNode(" "));
+    footer.appendChild(link);
+    if (clickstream.consentState() === null) showConsentBanner();
+  }
+
+  setUpConsent();
+
   var pages = { list: listPage, product: productPage, cart: cartPage, checkout: checkoutPage, thanks: thanksPage };
 
   fetch("catalogue.json").then(function (response) { return response.json(); }).then(function (catalogue) {

@@ -40,6 +40,14 @@ checked as (
                     {{ contract_violation('identity_source', 'string', nullable=true,
                         max_length=max_id) }},
                     {{ contract_violation('is_first_visit', 'boolean') }},
+                    {{ contract_violation('consent_state', 'enum', nullable=true,
+                        choices=accepted_consent_states()) }},
+                    case
+                        when
+                            event_name = 'consent_update'
+                            and coalesce(consent_state_json_type, 'null') = 'null'
+                            then 'consent_state: is required for consent_update events'
+                    end,
                     {{ contract_violation('page', 'object', nullable=true) }},
                     {{ contract_violation('context', 'object', nullable=true) }},
                     {%- for field in ['url', 'path', 'title', 'referrer'] %}
@@ -112,6 +120,7 @@ classified as (
         client_id,
         session_id,
         coalesce(is_first_visit, false) as is_first_visit,
+        consent_state,
         context_product_id,
         context_product_name,
         context_product_category,

@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key='event_date',
         on_schema_change='fail',
-        meta={'watermark_column': 'last_loaded_at'},
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
         indexes=[
             {'columns': ['event_date'], 'unique': true},
         ],
@@ -14,11 +17,14 @@
 -- clients. Distinct counts over a day cannot be summed from hours, hence this model;
 -- incremental runs recompute every day that received events since the last run, whole.
 
+-- Only the events the marts count (macros/consent.sql): no consent_update row.
 with events as not materialized (
     select * from {{ ref('clickstream_events') }}
+    where {{ counted_in_marts() }}
 ),
 
 {% if is_incremental() %}
+    {{- check_built_with_vars() }}
     {%- set touched_dates = touched_values(
         'event_date', loaded_at_window_start(this)
     ) %}

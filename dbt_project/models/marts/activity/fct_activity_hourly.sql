@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key='event_hour',
         on_schema_change='fail',
-        meta={'watermark_column': 'last_loaded_at'},
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
         indexes=[
             {'columns': ['event_hour', 'event_name'], 'unique': true},
         ],
@@ -14,11 +17,14 @@
 -- distinct sessions. Distinct counts do not add up, so incremental runs recompute every hour
 -- that received events since the last run, whole (all its event names).
 
+-- Only the events the marts count (macros/consent.sql): no consent_update row.
 with events as not materialized (
     select * from {{ ref('clickstream_events') }}
+    where {{ counted_in_marts() }}
 ),
 
 {% if is_incremental() %}
+    {{- check_built_with_vars() }}
     {%- set touched_hours = touched_values(
         "date_trunc('hour', event_timestamp, 'UTC')",
         loaded_at_window_start(this),

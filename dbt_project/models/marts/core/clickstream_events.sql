@@ -36,6 +36,7 @@ with classified as (
         client_id,
         session_id,
         is_first_visit,
+        consent_state,
         context_product_id,
         context_product_name,
         context_product_category,
@@ -131,7 +132,9 @@ final as (
         loaded_at::timestamptz as loaded_at,
         (event_timestamp at time zone 'UTC')::date as event_date,
         s3_key::text as s3_key,
-        line_number::integer as line_number
+        line_number::integer as line_number,
+        -- added with consent (issue 14.1): after the columns the table had before
+        consent_state::text as consent_state
     from first_copies_not_kept_yet
 )
 

@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key='session_date',
         on_schema_change='fail',
-        meta={'watermark_column': 'last_loaded_at'},
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
         post_hook="delete from {{ this }} where sessions = 0",
     )
 }}
@@ -20,8 +23,11 @@ with sessions as not materialized (
 ),
 
 {% if is_incremental() %}
+    {{- check_built_with_vars() }}
+    -- the events fct_sessions counts (macros/consent.sql)
     events as (
         select * from {{ ref('clickstream_events') }}
+        where {{ counted_in_marts() }}
     ),
 
     touched_sessions as (

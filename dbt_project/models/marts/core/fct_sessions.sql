@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key='session_id',
         on_schema_change='fail',
-        meta={'watermark_column': 'last_loaded_at'},
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
         indexes=[
             {'columns': ['session_id'], 'unique': true},
             {'columns': ['session_date']},
@@ -14,12 +17,16 @@
 }}
 -- One row per session_id. Incremental runs recompute, from all their events, only the sessions
 -- that received events since the last run, so a late event updates its session.
+-- Only the events the marts count (macros/consent.sql): never consent_update, and with var
+-- consented_data_only no denied event; a session made of nothing else has no row.
 
 with events as not materialized (
     select * from {{ ref('clickstream_events') }}
+    where {{ counted_in_marts() }}
 ),
 
 {% if is_incremental() %}
+    {{- check_built_with_vars() }}
     touched_sessions as (
         select distinct session_id
         from events

@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key='product_id',
         on_schema_change='fail',
-        meta={'watermark_column': 'last_loaded_at'},
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
         indexes=[
             {'columns': ['product_id'], 'unique': true},
             {'columns': ['last_loaded_at']},
@@ -17,10 +20,11 @@
 -- run: each value is looked up with clickstream_events' index on (context_product_id,
 -- event_date, event_timestamp, event_id) (event_date is the UTC date of event_timestamp, so
 -- ordering by it first changes nothing), so a product with a long history costs a few index
--- probes, not a scan of all its events.
+-- probes, not a scan of all its events. Only the events the marts count (macros/consent.sql).
 
 with
 {% if is_incremental() %}
+    {{- check_built_with_vars() }}
     touched_products as (
         select
             context_product_id as product_id,
@@ -28,6 +32,7 @@ with
         from {{ ref('clickstream_events') }}
         where
             context_product_id is not null
+            and {{ counted_in_marts() }}
             and loaded_at >= {{ loaded_at_window_start(this) }}
         group by context_product_id
     ),
@@ -66,6 +71,7 @@ with
                 from {{ ref('clickstream_events') }} as events
                 where
                     events.context_product_id = touched_products.product_id
+                    and {{ counted_in_marts('events') }}
                     and events.{{ column }} is not null
                 order by events.event_date desc, events.event_timestamp desc, events.event_id desc
                 limit 1
@@ -78,6 +84,7 @@ with
             from {{ ref('clickstream_events') }} as events
             where
                 events.context_product_id = touched_products.product_id
+                and {{ counted_in_marts('events') }}
                 and events.context_product_price is not null
             order by events.event_date desc, events.event_timestamp desc, events.event_id desc
             limit 1
@@ -87,7 +94,9 @@ with
             left join lateral (
                 select events.event_timestamp as {{ seen }}_seen_at
                 from {{ ref('clickstream_events') }} as events
-                where events.context_product_id = touched_products.product_id
+                where
+                    events.context_product_id = touched_products.product_id
+                    and {{ counted_in_marts('events') }}
                 order by
                     events.event_date {{ direction }},
                     events.event_timestamp {{ direction }},
@@ -99,7 +108,7 @@ with
 {% else %}
     events as (
         select * from {{ ref('clickstream_events') }}
-        where context_product_id is not null
+        where context_product_id is not null and {{ counted_in_marts() }}
     ),
 
     aggregated as (

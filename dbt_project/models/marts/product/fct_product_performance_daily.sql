@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key=['event_date', 'product_id'],
         on_schema_change='fail',
-        meta={'watermark_column': 'last_loaded_at'},
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
         indexes=[
             {'columns': ['event_date', 'product_id'], 'unique': true},
             {'columns': ['product_id']},
@@ -27,7 +30,7 @@ with events as not materialized (
         coalesce(order_currency, {{ reporting_currency() }}) = {{ reporting_currency() }}
             as is_in_reporting_currency
     from {{ ref('clickstream_events') }}
-    where context_product_id is not null
+    where context_product_id is not null and {{ counted_in_marts() }}
 ),
 
 products as (
@@ -36,6 +39,7 @@ products as (
 
 {% if is_incremental() %}
     {{- check_reporting_currency_unchanged() }}
+    {{- check_built_with_vars() }}
     new_pairs as (
         select distinct
             event_date,

@@ -46,6 +46,7 @@ fields_typed as (
                 {{ json_field('source.payload', 'user_login_state') }},
                 {{ json_field('source.payload', 'identity_source') }},
                 {{ json_field('source.payload', 'is_first_visit') }},
+                {{ json_field('source.payload', 'consent_state') }},
                 {{ json_field('source.payload', 'page.url') }},
                 {{ json_field('source.payload', 'page.path') }},
                 {{ json_field('source.payload', 'page.title') }},
@@ -89,6 +90,7 @@ flattened as (
         fields_typed.user_login_state_text as user_login_state,
         fields_typed.identity_source_text as identity_source,
         fields_typed.is_first_visit,
+        fields_typed.consent_state_text as consent_state,
 
         ----------  page
         fields_typed.page_url_text as page_url,
@@ -129,6 +131,7 @@ flattened as (
         fields_typed.user_login_state_json_type,
         fields_typed.identity_source_json_type,
         fields_typed.is_first_visit_json_type,
+        fields_typed.consent_state_json_type,
         fields_typed.page_url_json_type,
         fields_typed.page_path_json_type,
         fields_typed.page_title_json_type,
