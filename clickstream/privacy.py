@@ -29,11 +29,13 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg2
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg2 import sql
+from psycopg2.extras import execute_values
 
 from clickstream.config import Settings
 from clickstream.errors import BucketUnreachableError, ClickstreamError, TerminalError
@@ -110,6 +112,7 @@ class ErasureSummary:
     erasure_id: str
     identified_by: str
     client_ids_included: int = 0
+    requested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     removed: dict[str, int] = field(default_factory=dict)
 
     def add(self, name: str, count: int) -> None:
@@ -277,11 +280,7 @@ def erase_from_warehouse(
 ) -> None:
     """One transaction: the raw lines and every mart (clickstream.raw_removal), the rejects
     that mention an id, the manifest's counts and object descriptions, the audit row."""
-    from psycopg2.extras import execute_values
-
     with conn.cursor() as cursor:
-        cursor.execute("select now()")
-        (requested_at,) = cursor.fetchone()
         cursor.execute("select to_regclass('staging.raw_events') is not null")
         loaded = bool(cursor.fetchone()[0])
         removed_per_key: list[tuple[str, int, int]] = []
@@ -317,7 +316,7 @@ def erase_from_warehouse(
             " values (%s, %s, %s, %s, %s)",
             (
                 summary.erasure_id,
-                requested_at,
+                summary.requested_at,
                 summary.identified_by,
                 summary.client_ids_included,
                 json.dumps(summary.as_dict()["removed"]),
@@ -360,6 +359,7 @@ def erase(
             raise TerminalError(
                 f"an id is a non-blank string of at most {MAX_ID_LENGTH} characters"
             )
+    requested_at = datetime.now(UTC)
     settings = settings or Settings.from_env()
     client = client or s3_client()
     conn = connect()
@@ -373,7 +373,9 @@ def erase(
                 _client_ids_in_bucket(client, settings.raw_bucket, settings.raw_prefix, user_id)
             )
         person = Person(user_id, frozenset(client_ids))
-        summary = ErasureSummary(str(uuid.uuid4()), person.identified_by, len(client_ids))
+        summary = ErasureSummary(
+            str(uuid.uuid4()), person.identified_by, len(client_ids), requested_at
+        )
         erase_from_bucket(client, settings, person, summary)
         erase_from_warehouse(conn, client, settings, person, summary)
     except (BotoCoreError, ClientError) as error:
