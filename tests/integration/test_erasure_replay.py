@@ -8,7 +8,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from clickstream.raw_layout import encode_ndjson, format_timestamp, ingest_block
 from clickstream.storage import s3_client
 from devtools.traffic import generate_requests, write_requests_to_s3
 from extract_load.loader import load_new_objects
-from tests.integration.dbt_support import MARTS, dbt, query
+from tests.integration.dbt_support import MARTS, dbt, execute, query
 from tests.support import temporary_database
 
 pytestmark = pytest.mark.slow
@@ -136,6 +136,21 @@ def _person_objects(bucket: str, day: date, shared_product: str) -> list[str]:
     return keys
 
 
+def _age_history() -> None:
+    """Give every object the load time the hourly runs would have given it (65 minutes
+    after its hour, as the benchmark does) and rebuild the marts from those times, so that
+    the next incremental run reads only what is loaded or re-touched after it: loaded in
+    one go moments ago, the whole history would share one load time, inside every run's
+    lookback, and every run would recompute everything."""
+    hour_loaded = (
+        "to_timestamp(substring(s3_key from '(\\d{4}/\\d{2}/\\d{2}/\\d{2})/events-'),"
+        " 'YYYY/MM/DD/HH24') + interval '65 minutes'"
+    )
+    execute(f"update staging.raw_events set loaded_at = {hour_loaded}")
+    execute(f"update staging.load_manifest set loaded_at = {hour_loaded}")
+    dbt("build", "--full-refresh")
+
+
 def _mart_rows(mart: str) -> Counter[str]:
     rows = query(f"select to_jsonb(m) from public.{mart} as m")
     return Counter(
@@ -199,6 +214,7 @@ def test_erasure_removes_the_person_everywhere_and_leaves_a_clean_build(
     _person_objects(versioned_bucket, START, "P0001")
     load_new_objects(LOAD_SINCE)
     dbt("build")
+    _age_history()
     assert _tables_mentioning(USER_ID)  # the person is there to begin with
     assert (
         query(
@@ -263,6 +279,11 @@ def _rewrite(bucket: str, key: str, change: Any) -> None:
     client.put_object(Bucket=bucket, Key=key, Body=encode_ndjson(change(events)))
 
 
+def _keys(bucket: str, prefix: str) -> list[str]:
+    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
 def test_replay_after_a_fix_equals_a_clean_build(warehouse_db: str, raw_bucket: str) -> None:
     prefix = Settings.from_env().raw_prefix
     write_requests_to_s3(
@@ -271,45 +292,51 @@ def test_replay_after_a_fix_equals_a_clean_build(warehouse_db: str, raw_bucket: 
         prefix,
         s3_client(),
     )
+    # A session with an event in the replayed hour (in an object that the fix empties) and
+    # two in a later hour, which the replay does not reload: only the re-touch of the
+    # session's, the product's and the pair's remaining events gets them recomputed.
+    replayed_hour = datetime.combine(START + timedelta(days=1), time(5), UTC)
+    at = replayed_hour + timedelta(minutes=10)
+    emptied = _put(
+        raw_bucket,
+        at,
+        [_event("add_to_cart", at, "s-replay", "c-replay", context=_product("P-replay", 5.0))],
+    )
+    later = at + timedelta(hours=2)
+    _put(
+        raw_bucket,
+        later,
+        [
+            _event("page_view", later, "s-replay", "c-replay"),
+            _event(
+                "product_view", later, "s-replay", "c-replay", context=_product("P-replay", 5.0)
+            ),
+        ],
+    )
     load_new_objects(LOAD_SINCE)
     dbt("build")
-    day_two = f"{prefix}{START + timedelta(days=1):%Y/%m/%d}/"
-    keys = sorted(
-        item["Key"]
-        for page in s3_client()
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=raw_bucket, Prefix=day_two)
-        for item in page.get("Contents", [])
-    )
+    _age_history()
+    keys = _keys(raw_bucket, f"{prefix}{replayed_hour:%Y/%m/%d/%H}/")
     multi_line = [
         key
         for key in keys
-        if len(s3_client().get_object(Bucket=raw_bucket, Key=key)["Body"].read().splitlines()) > 1
+        if key != emptied
+        and len(s3_client().get_object(Bucket=raw_bucket, Key=key)["Body"].read().splitlines()) > 1
     ]
-    _rewrite(raw_bucket, multi_line[0], lambda events: events[1:])  # a line removed
-    _rewrite(
-        raw_bucket,
-        multi_line[1],
-        lambda events: [  # an event renamed
-            {**events[0], "event_name": "checkout"},
-            *events[1:],
-        ],
-    )
-    _rewrite(
-        raw_bucket,
-        multi_line[2],
+    fixes = [
+        lambda events: events[1:],  # a line removed
+        lambda events: [{**events[0], "event_name": "checkout"}, *events[1:]],  # renamed
         lambda events: [  # a new id, another session
             {**events[0], "event_id": str(uuid.uuid4()), "session_id": "s-fixed"},
             *events[1:],
         ],
-    )
-    _rewrite(raw_bucket, keys[-1], lambda events: [])  # an object emptied
+    ]
+    assert multi_line
+    for key, fix in zip(multi_line, fixes, strict=False):
+        _rewrite(raw_bucket, key, fix)
+    _rewrite(raw_bucket, emptied, lambda events: [])
 
-    summary = load_new_objects(
-        datetime.combine(START + timedelta(days=1), datetime.min.time(), UTC),
-        datetime.combine(START + timedelta(days=1), datetime.max.time(), UTC),
-        replay=True,
-    )
+    summary = load_new_objects(replayed_hour, replayed_hour, replay=True)
     dbt("build")
 
     assert summary.objects_replaced == len(keys)
