@@ -235,6 +235,17 @@ def _person_condition(person: Person) -> tuple[sql.Composable, dict[str, Any]]:
     return condition, params
 
 
+def _events_condition(person: Person) -> sql.Composable:
+    """Person.owns, in SQL over clickstream_events' columns (for events whose raw lines
+    retention dropped already)."""
+    if person.user_id is None:
+        return sql.SQL("(kept.client_id = any(%(client_ids)s::text[]))")
+    return sql.SQL(
+        "(kept.user_id = %(user_id)s"
+        " or (kept.client_id = any(%(client_ids)s::text[]) and kept.user_id is null))"
+    )
+
+
 def _client_ids_in_warehouse(cursor: Any, user_id: str) -> set[str]:
     cursor.execute("select to_regclass('staging.raw_events') is not null")
     if not cursor.fetchone()[0]:
@@ -245,7 +256,15 @@ def _client_ids_in_warehouse(cursor: Any, user_id: str) -> set[str]:
         " and jsonb_typeof(payload->'client_id') = 'string'",
         (user_id,),
     )
-    return {row[0] for row in cursor.fetchall()}
+    found = {row[0] for row in cursor.fetchall()}
+    cursor.execute("select to_regclass('public.clickstream_events') is not null")
+    if cursor.fetchone()[0]:  # events whose raw lines retention dropped already
+        cursor.execute(
+            "select distinct client_id from public.clickstream_events where user_id = %s",
+            (user_id,),
+        )
+        found |= {row[0] for row in cursor.fetchall()}
+    return found
 
 
 def _escape_like(text: str) -> str:
@@ -293,7 +312,9 @@ def erase_from_warehouse(
                 params,
             )
             removed_per_key += [(key, count, 0) for key, count in cursor.fetchall()]
-            counts = remove_raw_lines(cursor, condition, params)
+            counts = remove_raw_lines(
+                cursor, condition, params, events_condition=_events_condition(person)
+            )
             for name, count in counts.as_dict().items():
                 summary.add(name, count)
             patterns = [f"%{_escape_like(person_id)}%" for person_id in person.all_ids()]

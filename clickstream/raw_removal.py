@@ -117,10 +117,19 @@ def _execute(cursor: Any, statement: str | sql.Composable, params: Any = None) -
     return int(cursor.rowcount)
 
 
-def remove_raw_lines(cursor: Any, condition: sql.Composable, params: Any = None) -> RemovalCounts:
+def remove_raw_lines(
+    cursor: Any,
+    condition: sql.Composable,
+    params: Any = None,
+    *,
+    events_condition: sql.Composable | None = None,
+) -> RemovalCounts:
     """Delete the raw lines of staging.raw_events that match `condition` (SQL over the
-    table's columns) and prepare every mart for the next incremental dbt run (module doc).
-    Runs in the caller's transaction: commit it, or roll it back, as a whole."""
+    table's columns, `payload` included) and prepare every mart for the next incremental dbt
+    run (module doc). `events_condition` (SQL over clickstream_events' columns) also names
+    events to forget whose raw lines may be gone already (dropped by raw retention); the
+    rows of invalid_events whose `payload` matches `condition` go too. Runs in the caller's
+    transaction: commit it, or roll it back, as a whole."""
     counts = RemovalCounts()
     cursor.execute(
         sql.SQL(
@@ -144,8 +153,14 @@ def remove_raw_lines(cursor: Any, condition: sql.Composable, params: Any = None)
                 " where kept.s3_key = removed.s3_key and kept.line_number = removed.line_number"
             ).format(schema),
         )
+        if events_condition is not None:
+            counts.rows_deleted["invalid_events"] += _execute(
+                cursor,
+                sql.SQL("delete from {}.invalid_events where {}").format(schema, condition),
+                params,
+            )
     if "clickstream_events" in marts:
-        _forget_events(cursor, marts, counts)
+        _forget_events(cursor, marts, counts, events_condition, params)
     counts.raw_lines = _execute(
         cursor,
         "delete from staging.raw_events as raw using removed_lines as removed"
@@ -157,20 +172,31 @@ def remove_raw_lines(cursor: Any, condition: sql.Composable, params: Any = None)
     return counts
 
 
-def _forget_events(cursor: Any, marts: set[str], counts: RemovalCounts) -> None:
+def _forget_events(
+    cursor: Any,
+    marts: set[str],
+    counts: RemovalCounts,
+    events_condition: sql.Composable | None,
+    params: Any,
+) -> None:
     """Steps 1 to 3 of the module doc (the surviving copies wait for the raw delete)."""
     schema = sql.Identifier(MARTS_SCHEMA)
-    cursor.execute(
+    columns = sql.SQL(
+        "select kept.event_id, kept.session_id, kept.event_date,"
+        " date_trunc('hour', kept.event_timestamp, 'UTC') as event_hour,"
+        " kept.context_product_id as product_id"
+        " from {}.clickstream_events as kept"
+    ).format(schema)
+    gone = sql.SQL("create temporary table gone_events on commit drop as {} {}").format(
+        columns,
         sql.SQL(
-            "create temporary table gone_events on commit drop as"
-            " select kept.event_id, kept.session_id, kept.event_date,"
-            " date_trunc('hour', kept.event_timestamp, 'UTC') as event_hour,"
-            " kept.context_product_id as product_id"
-            " from {}.clickstream_events as kept"
-            " inner join removed_lines as removed on kept.event_id = removed.event_id"
+            "inner join removed_lines as removed on kept.event_id = removed.event_id"
             " and kept.s3_key = removed.s3_key and kept.line_number = removed.line_number"
-        ).format(schema)
+        ),
     )
+    if events_condition is not None:
+        gone += sql.SQL(" union {} where {}").format(columns, events_condition)
+    cursor.execute(gone, params if events_condition is not None else None)
     # A session's funnel date is the date of its first event: every date any event of a
     # touched session falls on may gain or lose it (the model recomputes the same dates).
     funnel_dates: sql.Composable = sql.SQL(
