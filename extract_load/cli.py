@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=parse_hour, help="first hour partition to list (default: see docs)"
     )
     load.add_argument("--until", type=parse_hour, help="last hour partition (default: now + 1 h)")
+    load.add_argument(
+        "--replay",
+        action="store_true",
+        help="load the objects of --since..--until again, replacing their old lines"
+        " (after fixing them in S3; then run dbt build)",
+    )
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
     status = commands.add_parser("status", help="what has been loaded and rejected")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -67,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.since and args.until and args.since > args.until:
                 print("error: --since is after --until", file=sys.stderr)
                 return 2
-            summary = load_new_objects(args.since, args.until, progress=sys.stderr.isatty())
+            if args.replay and not (args.since and args.until):
+                print("error: --replay needs --since and --until", file=sys.stderr)
+                return 2
+            summary = load_new_objects(
+                args.since, args.until, progress=sys.stderr.isatty(), replay=args.replay
+            )
             print(json.dumps(summary.as_dict()) if args.json else summary.one_line())
         elif args.command == "prune":
             pruned = prune_raw_events(args.days, dry_run=args.dry_run)

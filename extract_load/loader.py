@@ -11,6 +11,10 @@ For each batch of objects, in ONE transaction:
    staging.rejected_events with their reason, the others load.
 4. Write the rejects, set the manifest counts, commit.
 Killed at any moment, the transaction rolls back whole: a re-run loads every line once.
+
+With `replay`, objects already in the manifest are loaded again: in the same transaction,
+before step 1, their old raw lines, rejects and manifest rows are removed and the marts made
+ready for the next dbt run to recompute what they touched (clickstream.raw_removal).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import psycopg2
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg2 import sql
 from psycopg2.extensions import connection
 from psycopg2.extras import execute_values
 
@@ -41,6 +46,7 @@ from clickstream.errors import (
     TransientError,
     WarehouseUnreachableError,
 )
+from clickstream.raw_removal import remove_raw_lines
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
 from extract_load.lines import (
@@ -91,6 +97,7 @@ class LoadSummary:
     lines_rejected: int = 0
     objects_unreadable: int = 0
     objects_already_loaded: int = 0  # listed, but in the manifest already: skipped
+    objects_replaced: int = 0  # replay: loaded again, their old lines replaced
     seconds: float = 0.0
     window: str = ""
     load_id: str = ""
@@ -109,10 +116,15 @@ class LoadSummary:
             if self.objects_already_loaded
             else ""
         )
+        replaced = (
+            f"; {self.objects_replaced} replayed (their old lines replaced)"
+            if self.objects_replaced
+            else ""
+        )
         return (
             f"loaded {self.objects} objects{unreadable}: {self.lines_loaded} lines loaded, "
             f"{self.lines_rejected} rejected in {self.seconds:.1f} s "
-            f"({self.events_per_second:,.0f} events/s){skipped}"
+            f"({self.events_per_second:,.0f} events/s){skipped}{replaced}"
         )
 
 
@@ -240,6 +252,7 @@ class ObjectResult:
     reason: str | None = None
     lines_loaded: int = 0
     lines_rejected: int = 0
+    replaced: bool = False  # replay: the object had been loaded before; its old lines went
     # The error that stopped reading the object, noted while COPY is reading it (psycopg2
     # reports an error raised inside COPY's read() as its own), so that it can be judged.
     read_error: BaseException | None = field(default=None, repr=False, compare=False)
@@ -531,24 +544,77 @@ def _finish(
         )
 
 
+# Replay: the old manifest rows go, and their counts leave their runs' totals.
+_FORGET_MANIFEST_SQL = """
+with forgotten as (
+    delete from staging.load_manifest where s3_key = any(%(keys)s)
+    returning s3_key, load_id, lines_loaded, lines_rejected
+),
+per_run as (
+    select load_id, count(*) as objects, sum(lines_loaded) as lines_loaded,
+        sum(lines_rejected) as lines_rejected
+    from forgotten group by load_id
+),
+updated as (
+    update staging.load_runs as runs set
+        objects = runs.objects - per_run.objects,
+        lines_loaded = runs.lines_loaded - per_run.lines_loaded,
+        lines_rejected = runs.lines_rejected - per_run.lines_rejected
+    from per_run where runs.load_id = per_run.load_id
+)
+select s3_key from forgotten
+"""
+
+
+def forget_objects(conn: connection, keys: list[str]) -> set[str]:
+    """Replay's first step, in the batch's transaction: remove what earlier loads of these
+    objects left (raw lines, rejects, manifest rows, and the run totals they count in), and
+    leave the marts for the next dbt run to recompute (clickstream.raw_removal). Returns the
+    keys that had been loaded."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "select min(loaded_at) from staging.load_manifest where s3_key = any(%s)", (keys,)
+        )
+        row = cursor.fetchone()
+        if row is None or row[0] is None:
+            return set()
+        # An object's lines were loaded with its manifest row (same transaction, same
+        # loaded_at) or re-touched since: the bound lets the BRIN index skip older lines.
+        remove_raw_lines(
+            cursor,
+            sql.SQL("s3_key = any(%(keys)s) and loaded_at >= %(since)s"),
+            {"keys": keys, "since": row[0]},
+        )
+        cursor.execute("delete from staging.rejected_events where s3_key = any(%s)", (keys,))
+        cursor.execute(_FORGET_MANIFEST_SQL, {"keys": keys})
+        return {found[0] for found in cursor.fetchall()}
+
+
 def load_batch(
     conn: connection,
     batch: list[FetchedObject],
     load_id: str,
     partitions: DayPartitions | None = None,
+    *,
+    replay: bool = False,
 ) -> list[ObjectResult]:
     """Load some objects in one transaction; [] when other loaders had them all. The lines'
-    day partition (of the transaction's now()) is made sure of first."""
+    day partition (of the transaction's now()) is made sure of first. With `replay`, objects
+    loaded before are loaded again, replacing what they left."""
     partitions = partitions or DayPartitions()
     rejects = _RejectSpool(load_id)
     results: list[ObjectResult] = []
     try:
         while not partitions.ready_for_this_transaction(conn):
             pass  # the partition was created in its own transaction: start this one again
-        claimed = _claim(conn, [fetched.ref for fetched in batch], load_id)
+        refs = [fetched.ref for fetched in batch]
+        replaced = forget_objects(conn, [ref.key for ref in refs]) if replay else set()
+        claimed = _claim(conn, refs, load_id)
         mine = [fetched for fetched in batch if fetched.ref.key in claimed]
         if mine:
             results = _load_objects(conn, mine, rejects)
+            for result in results:
+                result.replaced = result.ref.key in replaced
             _finish(conn, results, rejects, load_id)
         conn.commit()
     except BaseException:
@@ -584,9 +650,14 @@ def load_new_objects(
     progress: bool = False,
     client: S3Client | None = None,
     on_batch: Callable[[list[ObjectResult]], None] | None = None,
+    replay: bool = False,
 ) -> LoadSummary:
-    """Load every raw object of the window that is not in the manifest yet. Every run that
-    finishes has its row in staging.load_runs, a run that found nothing new included."""
+    """Load every raw object of the window that is not in the manifest yet (with `replay`,
+    every raw object of the window, replacing what earlier loads of it left: `since` is
+    then required). Every run that finishes has its row in staging.load_runs, a run that
+    found nothing new included."""
+    if replay and since is None:
+        raise TerminalError("a replay needs --since (and --until): the hours to load again")
     settings = settings or Settings.from_env()
     started = time.monotonic()
     summary = LoadSummary(load_id=str(uuid.uuid4()))
@@ -607,9 +678,9 @@ def load_new_objects(
         listed = _counted(
             list_objects(client, settings.raw_bucket, settings.raw_prefix, window), counts, "all"
         )
-        new = _counted(not_in_manifest(listing_conn, listed), counts, "new")
+        new = _counted(listed if replay else not_in_manifest(listing_conn, listed), counts, "new")
         objects = prefetch(client, settings.raw_bucket, _listing_errors(new, settings))
-        _load_all(conn, objects, summary, progress, on_batch)
+        _load_all(conn, objects, summary, progress, on_batch, replay)
         summary.objects_already_loaded = counts["all"] - counts["new"]
         if summary.objects == 0:  # no batch wrote the run's row: the run is shown all the same
             _record_run_without_objects(conn, summary.load_id)
@@ -630,15 +701,17 @@ def _load_all(
     summary: LoadSummary,
     progress: bool,
     on_batch: Callable[[list[ObjectResult]], None] | None,
+    replay: bool = False,
 ) -> None:
     """Load the objects batch by batch, adding each batch's results to the summary."""
     bar = _progress_bar() if progress else None
     partitions = DayPartitions()
     try:
         for batch in batches(objects):
-            results = load_batch(conn, batch, summary.load_id, partitions)
+            results = load_batch(conn, batch, summary.load_id, partitions, replay=replay)
             for result in results:
                 summary.objects += 1
+                summary.objects_replaced += result.replaced
                 summary.lines_loaded += result.lines_loaded
                 summary.lines_rejected += result.lines_rejected
                 summary.objects_unreadable += result.unreadable

@@ -94,6 +94,7 @@ def lambda_packages() -> tuple[LambdaPackage, ...]:
                 "clickstream.errors",
                 "clickstream.progress",
                 "clickstream.raw_layout",
+                "clickstream.raw_removal",
                 "clickstream.storage",
                 "clickstream.warehouse",
                 "extract_load",
