@@ -33,7 +33,7 @@ from psycopg2 import sql
 MARTS_SCHEMA = "public"  # the dbt profile's target schema (profiles/profiles.yml)
 
 # Each mart and how its rows of the touched keys are found, in the temporary tables below.
-_DELETE_TOUCHED_ROWS = {
+DELETE_TOUCHED_ROWS = {
     "fct_sessions": "session_id in (select session_id from gone_events)",
     "fct_funnel_daily": "session_date in (select session_date from touched_funnel_dates)",
     "fct_activity_daily": "event_date in (select event_date from gone_events)",
@@ -141,7 +141,7 @@ def remove_raw_lines(
     )
     marts = {
         name
-        for name in ("clickstream_events", "invalid_events", "fct_sessions", *_DELETE_TOUCHED_ROWS)
+        for name in ("clickstream_events", "invalid_events", "fct_sessions", *DELETE_TOUCHED_ROWS)
         if _exists(cursor, f"{MARTS_SCHEMA}.{name}")
     }
     schema = sql.Identifier(MARTS_SCHEMA)
@@ -210,7 +210,7 @@ def _forget_events(
             " where session_id in (select session_id from gone_events)"
         ).format(schema=schema)
     cursor.execute(funnel_dates)
-    for mart, touched in _DELETE_TOUCHED_ROWS.items():
+    for mart, touched in DELETE_TOUCHED_ROWS.items():
         if mart in marts:
             counts.rows_deleted[mart] = _execute(
                 cursor,
