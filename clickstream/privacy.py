@@ -39,7 +39,7 @@ from psycopg2.extras import execute_values
 
 from clickstream.config import Settings
 from clickstream.errors import BucketUnreachableError, ClickstreamError, TerminalError
-from clickstream.raw_layout import OBJECT_NAME_PREFIX, OBJECT_SUFFIXES
+from clickstream.raw_layout import is_raw_object
 from clickstream.raw_removal import remove_raw_lines
 from clickstream.storage import s3_client
 from clickstream.warehouse import connect
@@ -141,18 +141,13 @@ class ObjectVersion:
     is_latest: bool
 
 
-def _is_raw_object(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    return name.startswith(OBJECT_NAME_PREFIX) and name.endswith(OBJECT_SUFFIXES)
-
-
 def _versions(client: S3Client, bucket: str, prefix: str) -> Iterator[ObjectVersion]:
     """Every version of every raw object (an unversioned bucket lists its objects with
     version id "null"); delete markers hold no data."""
     paginator = client.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Versions", []):
-            if _is_raw_object(item["Key"]):
+            if is_raw_object(item["Key"]):
                 yield ObjectVersion(item["Key"], item["VersionId"], item["IsLatest"])
 
 

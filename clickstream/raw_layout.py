@@ -17,6 +17,12 @@ OBJECT_NAME_PREFIX = "events-"
 OBJECT_SUFFIXES = (".json", ".json.gz")
 
 
+def is_raw_object(key: str) -> bool:
+    """Whether a key names a raw object of this layout (not a stray file under the prefix)."""
+    name = key.rsplit("/", 1)[-1]
+    return name.startswith(OBJECT_NAME_PREFIX) and name.endswith(OBJECT_SUFFIXES)
+
+
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds and a `Z`, as the ingest block records times."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

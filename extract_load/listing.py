@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from psycopg2.extensions import connection
 
-from clickstream.raw_layout import OBJECT_NAME_PREFIX, OBJECT_SUFFIXES, hour_prefix
+from clickstream.raw_layout import hour_prefix, is_raw_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,11 +51,6 @@ class Window:
         if self.since is None:
             return "the whole prefix"
         return f"hours {self.since:%Y-%m-%dT%H} to {self.until:%Y-%m-%dT%H} UTC"
-
-
-def is_raw_object(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    return name.startswith(OBJECT_NAME_PREFIX) and name.endswith(OBJECT_SUFFIXES)
 
 
 def newest_loaded_hour(conn: connection, prefix: str) -> datetime | None:
