@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from clickstream.config import PROJECT_ROOT
 from clickstream.errors import TerminalError
@@ -51,15 +52,21 @@ def run_dbt(*arguments: str, env: Mapping[str, str] | None = None, quiet: bool =
         )
 
 
-def models_out_of_sync(run_results: Path = RUN_RESULTS) -> list[str]:
-    """The incremental models the last dbt run refused because their table's columns differ
-    from the model's (built by an earlier version of the models, before a column was added)."""
+def run_results(path: Path = RUN_RESULTS) -> list[dict[str, Any]]:
+    """The node results of the last dbt run (its run_results.json); [] when dbt stopped
+    before writing them."""
     try:
-        results = json.loads(run_results.read_text())["results"]
+        results: list[dict[str, Any]] = json.loads(path.read_text())["results"]
     except (OSError, ValueError, KeyError):
         return []
+    return results
+
+
+def models_out_of_sync(path: Path = RUN_RESULTS) -> list[str]:
+    """The incremental models the last dbt run refused because their table's columns differ
+    from the model's (built by an earlier version of the models, before a column was added)."""
     return sorted(
         result["unique_id"].rsplit(".", 1)[-1]
-        for result in results
+        for result in run_results(path)
         if result.get("status") == "error" and "out of sync" in (result.get("message") or "")
     )

@@ -31,12 +31,12 @@ import psycopg2
 
 from clickstream.errors import ClickstreamError
 from clickstream.warehouse import connect
-from devtools.dbt_cli import DBT_PROJECT_DIR, dbt_command
+from devtools.dbt_cli import DBT_PROJECT_DIR, dbt_command, run_results
 from extract_load.loader import load_new_objects
+from extract_load.schema import latest_load
 
 DEFAULT_STALE_AFTER_MINUTES = 120  # infra/template.yaml, NoDataAlarmMinutes
 NOTIFY_TIMEOUT_SECONDS = 30
-LATEST_LOAD_SQL = "select max(loaded_at) from staging.load_manifest where lines_loaded > 0"
 
 
 @dataclass(frozen=True)
@@ -90,16 +90,12 @@ def dbt_build_step(target_path: Path) -> Alert | None:
     return Alert("dbt_failed", f"hourly: dbt build failed before it ran a node ({where})")
 
 
-def failed_nodes(run_results: Path) -> tuple[list[str], list[str]]:
+def failed_nodes(results_path: Path) -> tuple[list[str], list[str]]:
     """(tests, other nodes) that failed or errored in dbt's run_results.json; empty when
     dbt stopped before writing it."""
-    try:
-        results = json.loads(run_results.read_text())["results"]
-    except (OSError, ValueError, KeyError):
-        return [], []
     tests: list[str] = []
     others: list[str] = []
-    for result in results:
+    for result in run_results(results_path):
         if result.get("status") not in ("fail", "error", "runtime error"):
             continue
         unique_id: str = result.get("unique_id", "")
@@ -115,14 +111,11 @@ def freshness_step(stale_after_minutes: int, now: datetime) -> Alert | None:
     try:
         conn = connect()
         try:
-            with conn.cursor() as cursor:
-                cursor.execute(LATEST_LOAD_SQL)
-                row = cursor.fetchone()
+            latest = latest_load(conn)
         finally:
             conn.close()
     except (psycopg2.Error, ClickstreamError) as error:
         return Alert("load_failed", f"hourly: cannot read the load manifest: {error}")
-    latest: datetime | None = row[0] if row else None
     if latest is None:
         return Alert(
             "stale",

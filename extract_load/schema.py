@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from psycopg2.extensions import connection, cursor
@@ -122,3 +122,16 @@ def rebuild_load_runs(cur: cursor) -> None:
             lines_rejected = excluded.lines_rejected
         """
     )
+
+
+def latest_load(conn: connection) -> datetime | None:
+    """The newest `loaded_at` of an object that added lines; None before the first load.
+    What freshness alerts measure: the host's MinutesSinceLastLoad, `make hourly`'s stale."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('staging.load_manifest') is not null")
+        row = cur.fetchone()
+        if row is None or not row[0]:
+            return None
+        cur.execute("select max(loaded_at) from staging.load_manifest where lines_loaded > 0")
+        row = cur.fetchone()
+    return row[0] if row else None

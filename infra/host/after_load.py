@@ -31,9 +31,7 @@ from typing import Any
 
 import psycopg2
 
-LATEST_LOAD_SQL = """
-    select max(loaded_at) from staging.load_manifest where lines_loaded > 0
-"""
+from extract_load.schema import latest_load
 
 
 @dataclass(frozen=True)
@@ -48,18 +46,6 @@ class Outcome:
         if self.minutes_since_last_load is not None:
             values["MinutesSinceLastLoad"] = self.minutes_since_last_load
         return values
-
-
-def latest_load(conn: psycopg2.extensions.connection) -> datetime | None:
-    """The newest `loaded_at` of an object that added lines; None before the first load."""
-    with conn.cursor() as cursor:
-        cursor.execute("select to_regclass('staging.load_manifest') is not null")
-        row = cursor.fetchone()
-        if row is None or not row[0]:
-            return None
-        cursor.execute(LATEST_LOAD_SQL)
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def read_watermark(state_file: Path) -> datetime | None:
