@@ -161,9 +161,9 @@ def _late_login_lines() -> list[dict[str, Any]]:
     event of the shared computer, from before u-b's, with another user: it now belongs to
     u-a, and u-b, left with no client, disappears."""
     return [
-        _event("page_view", datetime(2026, 3, 4, 9, 0, tzinfo=UTC), "s-login",
+        _event("page_view", datetime(2026, 3, 3, 20, 0, tzinfo=UTC), "s-login",
                client_id=LATE_LOGIN_CLIENT),
-        _event("page_view", datetime(2026, 3, 4, 9, 1, tzinfo=UTC), "s-login",
+        _event("page_view", datetime(2026, 3, 3, 20, 1, tzinfo=UTC), "s-login",
                client_id=LATE_LOGIN_CLIENT, user_id=LATE_LOGIN_USER),
         _event("page_view", datetime(2026, 3, 2, 11, 0, tzinfo=UTC), "s-shared-a",
                client_id=SHARED_CLIENT, user_id="u-a"),
@@ -274,7 +274,7 @@ def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
             )
         if number == 3:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=40), [before])
-            _put_lines(module_raw_bucket, datetime(2026, 3, 4, 9, 5, tzinfo=UTC),
+            _put_lines(module_raw_bucket, datetime(2026, 3, 3, 20, 5, tzinfo=UTC),
                        _late_login_lines())  # fmt: skip
         load_new_objects(LOAD_SINCE)
         warnings[number] = _build()
