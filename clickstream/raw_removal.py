@@ -368,7 +368,9 @@ def _touch_users(cursor: Any, marts: set[str], has_identity: bool) -> None:
     empty = sql.SQL("")
 
     def part(template: str, present: bool) -> sql.Composable:
-        return sql.SQL(template).format(marts=schema, intermediate=intermediate) if present else empty
+        return (
+            sql.SQL(template).format(marts=schema, intermediate=intermediate) if present else empty
+        )
 
     cursor.execute(
         sql.SQL(_USERS_SQL).format(

@@ -196,15 +196,26 @@ def test_hourly_activity_matches_the_csv(built: None, distinct_rows: list[dict[s
     assert {(row[0], row[1]): row[2:] for row in actual} == expected
 
 
+def _stitched(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Each client's (here: session's) user: the first user_id it was seen with (by
+    event_time, then event_id). The export has sessions with rows of several user ids."""
+    users: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r["event_time"], _event_id(r))):
+        users.setdefault(row["user_session"], row["user_id"])
+    return users
+
+
 def _by_user(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    stitched = _stitched(rows)
     users: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in rows:
-        users[row["user_id"]].append(row)
+        users[stitched[row["user_session"]]].append(row)
     return users
 
 
 def _orders(rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
     """The export has no order id: one order per session with purchases."""
+    stitched = _stitched(rows)
     orders: dict[str, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: (r["event_time"], _event_id(r))):
         if row["event_type"] != "purchase":
@@ -212,7 +223,7 @@ def _orders(rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
         order = orders.setdefault(
             f"session:{row['user_session']}",
             {
-                "user_key": row["user_id"],
+                "user_key": stitched[row["user_session"]],
                 "ordered_at": _moment(row["event_time"]),
                 "products": set(),
                 "units": 0,
@@ -260,6 +271,11 @@ def test_stitched_users_match_the_csv(built: None, distinct_rows: list[dict[str,
     assert {row[0]: row[1:] for row in actual} == expected
     # users with several browsers (sessions) joined into one: stitching did something
     assert sum(1 for row in expected.values() if row[2] > 1) > 100
+    # the export has sessions seen with several user ids: each belongs to the first only
+    user_ids_per_session: dict[str, set[str]] = defaultdict(set)
+    for row in distinct_rows:
+        user_ids_per_session[row["user_session"]].add(row["user_id"])
+    assert any(len(user_ids) > 1 for user_ids in user_ids_per_session.values())
 
 
 def test_retention_and_new_users_match_the_csv(
@@ -283,19 +299,23 @@ def test_retention_and_new_users_match_the_csv(
                 if any(start <= _moment(row["event_time"]).date() < end for row in users[user_id])
             }
             expected_retention[(cohort, offset)] = (
-                len(members), len(active), _rate(len(active), len(members))
+                len(members),
+                len(active),
+                _rate(len(active), len(members)),
             )
     actual = query(
         "select cohort_week, weeks_since_first_visit, cohort_users, active_users, retention_rate"
         " from public.fct_retention_weekly"
     )
     assert {(row[0], row[1]): row[2:] for row in actual} == expected_retention
+    stitched = _stitched(distinct_rows)
     days: dict[date, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in distinct_rows:
         day = _moment(row["event_time"]).date()
-        is_new = first_visits[row["user_id"]].date() == day
-        days[day]["users"].add(row["user_id"])
-        days[day]["new" if is_new else "returning"].add(row["user_id"])
+        user_id = stitched[row["user_session"]]
+        is_new = first_visits[user_id].date() == day
+        days[day]["users"].add(user_id)
+        days[day]["new" if is_new else "returning"].add(user_id)
         days[day]["sessions"].add(row["user_session"])
         days[day]["new_sessions" if is_new else "returning_sessions"].add(row["user_session"])
     expected_daily = {
