@@ -42,6 +42,11 @@ DELETE_TOUCHED_ROWS = {
     "fct_product_performance_daily": (
         "(event_date, product_id) in (select event_date, product_id from gone_events)"
     ),
+    # issue 11: page views are recomputed by session, traffic by session date (as the
+    # funnel), bot traffic by event date (with a bot's event as the date's representative)
+    "fct_page_views": "session_id in (select session_id from gone_events)",
+    "fct_traffic_daily": "session_date in (select session_date from touched_funnel_dates)",
+    "fct_bot_traffic_daily": "event_date in (select event_date from gone_events)",
 }
 
 # One event per touched key that still has events (the smallest event_id: deterministic).
@@ -75,7 +80,17 @@ where events.event_id in (
     )
     group by event_date, context_product_id
     {funnel_dates}
+    {bot_dates}
 )
+"""
+
+# ... and one bot event on each touched date (when fct_bot_traffic_daily exists): the date's
+# other representative may be a person's, which that mart does not read.
+_BOT_REPRESENTATIVES_SQL = """
+    union
+    select min(event_id) from {marts}.clickstream_events
+    where event_date in (select event_date from gone_events) and is_bot
+    group by event_date
 """
 
 # ... and one session still starting on each touched funnel date (when fct_sessions exists).
@@ -228,7 +243,16 @@ def _forget_events(
         if "fct_sessions" in marts
         else sql.SQL("")
     )
-    cursor.execute(sql.SQL(_REPRESENTATIVES_SQL).format(marts=schema, funnel_dates=funnel_part))
+    bot_part = (
+        sql.SQL(_BOT_REPRESENTATIVES_SQL).format(marts=schema)
+        if "fct_bot_traffic_daily" in marts
+        else sql.SQL("")
+    )
+    cursor.execute(
+        sql.SQL(_REPRESENTATIVES_SQL).format(
+            marts=schema, funnel_dates=funnel_part, bot_dates=bot_part
+        )
+    )
     cursor.execute(
         sql.SQL(
             "delete from {}.clickstream_events"
