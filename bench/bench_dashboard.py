@@ -148,7 +148,9 @@ def build_chunk(chunk: int, environment: dict[str, str], dbt_dir: Path) -> dict[
         "dbt run": _run(
             "dbt run",
             [
-                str(Path(PYTHON).with_name("dbt")), "run",
+                # build without its tests: the models and the seed channel_sources
+                str(Path(PYTHON).with_name("dbt")), "build",
+                "--exclude", "resource_type:test", "resource_type:unit_test",
                 "--project-dir", str(dbt_dir / "dbt_project"),
                 "--profiles-dir", str(dbt_dir / "profiles"),
                 "--quiet",

@@ -69,6 +69,7 @@ def build_sample_warehouse(*dbt_arguments: str) -> None:
     """The warehouse built by `dbt run` on a few generated events, in the database PGDATABASE
     names: from there every incremental model compiles its incremental SQL."""
     load_sample_events()
+    run_dbt("seed", *dbt_arguments, quiet=True)  # the channel grouping reads channel_sources
     run_dbt("run", *dbt_arguments, quiet=True)
 
 
