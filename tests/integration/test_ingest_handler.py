@@ -142,7 +142,7 @@ def test_mixed_batch_keeps_the_valid_and_explains_the_rest(raw_bucket: str) -> N
             "event_id": "5f0e8c3a-1b2d-4c6e-8f9a-0b1c2d3e4f02",
             "errors": [
                 "event_name: must be one of page_view, product_view, add_to_cart, "
-                'remove_from_cart, checkout, purchase, consent_update (got "click")'
+                'remove_from_cart, checkout, purchase, consent_update, page_ping (got "click")'
             ],
         },
         {
