@@ -351,11 +351,17 @@ def dbt(database: str, *arguments: str) -> DbtRun:
 
 
 def pipeline_vs_floor() -> tuple[str, float]:
-    prefix = f"big-{EVENTS}/"
-    objects = objects_under(prefix)
-    if not objects:  # the objects are deterministic: written once, kept in the bucket
+    # The objects are deterministic: written once, kept in the bucket for the next run (a
+    # marker outside the prefix, which the loader lists, says for which parameters).
+    prefix = "big/"
+    marker = f"markers/big-{fingerprint(EVENTS, START, SEED, EVENTS_PER_OBJECT)}"
+    client = s3_client()
+    create_bucket_if_missing(client, BUCKET)
+    objects = objects_under(prefix) if objects_under(marker) else 0
+    if not objects:
         print(f"writing {EVENTS:,} events", flush=True)
         objects = write_objects(prefix, generate_requests(EVENTS, 1, START, SEED))
+        client.put_object(Bucket=BUCKET, Key=marker, Body=b"")
     floors: list[dict[str, float]] = []
     pipelines: list[tuple[dict[str, float], DbtRun]] = []
     for round_number in range(ROUNDS):
