@@ -98,6 +98,7 @@ class PreparedBuild:
             target=_parse_then_build,
             args=(str(target_path), child_connection),
             name="dbt-prepared-build",
+            daemon=True,  # never outlives the caller, whatever stops it
         )
         self._process.start()
         child_connection.close()

@@ -199,7 +199,11 @@ def run_hourly(
     target_path = target_path or DBT_PROJECT_DIR / "target"
     # dbt starts and parses the project while the loader loads: its fixed cost overlaps
     prepared = PreparedBuild(target_path)
-    alert = load_step()
+    try:
+        alert = load_step()
+    except BaseException:
+        prepared.cancel()
+        raise
     if alert is not None:
         prepared.cancel()
     alert = (
