@@ -12,7 +12,8 @@ all its events, which delete+insert never deletes. So, in one transaction:
 1. the *gone events*: the rows of clickstream_events whose kept copy is a removed line, and
    the keys they belong to;
 2. the rows of those keys are deleted from every mart (a key left with no event stays
-   deleted), and the removed lines' rows from invalid_events;
+   deleted), and the removed lines' rows from invalid_events and from the classified lines
+   (dbt_intermediate.int_events_classified, the table every mart is built from);
 3. one *representative* event of each touched key that still has events is taken out of
    clickstream_events and its raw line's `loaded_at` set to now(), and so is every remaining
    valid copy of a gone event (a retry in another object becomes the kept copy);
@@ -33,6 +34,8 @@ from psycopg2 import sql
 
 MARTS_SCHEMA = "public"  # the dbt profile's target schema (profiles/profiles.yml)
 INTERMEDIATE_SCHEMA = "dbt_intermediate"  # dbt_project.yml's schema of the intermediate layer
+# The raw lines as dbt classified them, one row per line (dbt_project/models/intermediate).
+CLASSIFIED_LINES = f"{INTERMEDIATE_SCHEMA}.int_events_classified"
 
 # Each mart and how its rows of the touched keys are found, in the temporary tables below.
 DELETE_TOUCHED_ROWS = {
@@ -278,6 +281,10 @@ def remove_raw_lines(
                 sql.SQL("delete from {}.invalid_events where {}").format(schema, condition),
                 params,
             )
+    if _exists(cursor, CLASSIFIED_LINES):
+        counts.rows_deleted["int_events_classified"] = _forget_classified_lines(
+            cursor, condition, params, events_condition
+        )
     if "clickstream_events" in marts:
         _forget_events(cursor, marts, counts, events_condition, params)
     counts.raw_lines = _execute(
@@ -289,6 +296,34 @@ def remove_raw_lines(
     if "clickstream_events" in marts:
         counts.lines_retouched += _retouch_surviving_copies(cursor, marts)
     return counts
+
+
+def _forget_classified_lines(
+    cursor: Any,
+    condition: sql.Composable,
+    params: Any,
+    events_condition: sql.Composable | None,
+) -> int:
+    """The removed lines' rows of the classified lines. With `events_condition` (erasure),
+    also the rows of lines retention dropped already: valid ones by their columns, invalid
+    ones (whose payload the table keeps) by `condition`."""
+    deleted = _execute(
+        cursor,
+        sql.SQL(
+            "delete from {} as classified using removed_lines as removed"
+            " where classified.s3_key = removed.s3_key"
+            " and classified.line_number = removed.line_number"
+        ).format(sql.SQL(CLASSIFIED_LINES)),
+    )
+    if events_condition is not None:
+        deleted += _execute(
+            cursor,
+            sql.SQL("delete from {} as kept where {} or (payload is not null and {})").format(
+                sql.SQL(CLASSIFIED_LINES), events_condition, condition
+            ),
+            params,
+        )
+    return deleted
 
 
 def _forget_events(

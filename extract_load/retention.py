@@ -8,7 +8,8 @@ A day partition is dropped only when both hold:
   after the last `dbt build` that passed). A partition newer than what every mart has passed
   is never dropped; with no record at all (dbt never passed), nothing is.
 Each drop records the day and its line count in staging.raw_events_dropped_days, in the same
-transaction, so that the reconciliation test checks only the retained lines.
+transaction, so that the reconciliation test checks only the retained lines; dbt's classified
+lines of that day (dbt_intermediate.int_events_classified) go in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from psycopg2.extensions import connection
 
 from clickstream.config import raw_retention_days
 from clickstream.errors import TerminalError, WarehouseUnreachableError
+from clickstream.raw_removal import CLASSIFIED_LINES
 from clickstream.warehouse import connect
 from extract_load.partitions import PARTITION_LOCK_KEY, day_bounds, day_partitions
 from extract_load.schema import ensure_schema
@@ -145,6 +147,18 @@ def _prune(
         log.info("raw_events: dropped %s (%d lines)", day, lines)
 
 
+def _forget_classified_lines(cursor: Any, day: date) -> None:
+    """dbt's one row per raw line (CLASSIFIED_LINES: every mart is built from it) goes with
+    the day's raw lines: the retention applies to it too, and the marts keep their rows."""
+    cursor.execute("select to_regclass(%s) is not null", (CLASSIFIED_LINES,))
+    if cursor.fetchone()[0]:
+        start, end = day_bounds(day)
+        cursor.execute(
+            f"delete from {CLASSIFIED_LINES} where loaded_at >= %s and loaded_at < %s",
+            (start, end),
+        )
+
+
 def _drop_day(conn: connection, name: str, day: date, *, dry_run: bool) -> int:
     """Count the partition's lines, record the day, drop it: one transaction."""
     try:
@@ -162,6 +176,7 @@ def _drop_day(conn: connection, name: str, day: date, *, dry_run: bool) -> int:
                     (day, lines),
                 )
                 cursor.execute(f"drop table staging.{name}")
+                _forget_classified_lines(cursor, day)
         if dry_run:
             conn.rollback()
         else:

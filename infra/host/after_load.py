@@ -77,6 +77,9 @@ def run_dbt(dbt: str, project_root: Path) -> bool:
     command = [
         dbt,
         "build",
+        # as devtools.dbt_cli.HOURLY_BUILD: unit tests run with each deploy, not each load
+        "--exclude",
+        "resource_type:unit_test",
         "--project-dir",
         str(project_root / "dbt_project"),
         "--profiles-dir",

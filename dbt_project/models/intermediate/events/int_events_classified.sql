@@ -1,6 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['s3_key', 'line_number'],
+        on_schema_change='fail',
+        meta={'watermark_column': 'loaded_at'},
+        post_hook=["{% if not is_incremental() %}analyze {{ this }}{% endif %}"],
+        indexes=[
+            {'columns': ['s3_key', 'line_number'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 -- Every raw line with the reasons it breaks event contract v1 (an empty array when it is
--- valid) and the contract's defaults applied. Row by row, no dedup: a filter on loaded_at is
--- pushed down to the raw table, so incremental models read only the new lines.
+-- valid) and the contract's defaults applied. Row by row, no dedup. A table, classified once:
+-- clickstream_events, invalid_events and the reconciliation all read it (each used to
+-- classify every raw line again). Incremental: a run classifies the lines loaded since its
+-- own watermark minus the lookback and replaces their rows (delete+insert on the line), so a
+-- line re-touched by clickstream/raw_removal.py gets its new loaded_at. The payload is kept
+-- for invalid lines only (invalid_events keeps it whole); a valid line's is in the raw table.
 {%- set product_events = "'product_view', 'add_to_cart', 'remove_from_cart', 'purchase'" %}
 {%- set max_id = 128 %}
 {%- set max_text = 2048 %}
@@ -9,6 +27,9 @@
 
 with raw_events as (
     select * from {{ ref('stg_clickstream__raw_events') }}
+    {% if is_incremental() -%}
+        where loaded_at >= {{ loaded_at_window_start(this) }}
+    {%- endif %}
 ),
 
 -- The reasons in a LATERAL subquery with a LIMIT (of its only row), as in staging: evaluated
@@ -131,7 +152,7 @@ classified as (
         line_number,
         loaded_at,
         load_id,
-        payload,
+        case when cardinality(invalid_reasons) > 0 then payload end as payload,
 
         ----------  classification
         -- jsonb rather than text[], so that dbt unit tests can build fixtures of this model
