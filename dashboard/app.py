@@ -758,7 +758,12 @@ def audience_page(conn: connection, dates: DateRange, where: TrafficFilter) -> u
                 percent(share(returning_sessions, sessions)),
                 f"of {plural(sessions, 'session')}",
             ),
-            kpi("week-1-retention", "Week-1 retention", percent(week_one.rate)),
+            kpi(
+                "week-1-retention",
+                "Week-1 retention",
+                percent(week_one.rate),
+                f"{plural(week_one.cohorts, 'cohort')} with a whole week 1",
+            ),
             kpi("orders", "Orders", count(totals.orders)),
             kpi("aov", "Average order value", money_or_missing(totals.average_order_value)),
             kpi(

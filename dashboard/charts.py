@@ -414,7 +414,6 @@ def retention_figure(cohorts: Sequence[Cohort]) -> go.Figure:
         )
     )
     figure.update_yaxes(autorange="reversed", type="category", automargin=True)
-    figure.update_xaxes(side="top")
     height = max(260, 34 * len(cohorts) + 120)
     return _layout(
         figure,

@@ -4,7 +4,7 @@
     python -m dashboard.screenshots --build [--out docs/screenshots]
 
 drives Debian's Chromium (never a downloaded browser) with Playwright and writes
-<out>/<page>.png (funnel, products, activity, data-health). With --url it photographs a
+<out>/<page>.png (funnel, acquisition, audience, products, activity, data-health). With --url it photographs a
 running dashboard; with --build (`make dashboard-screenshots`) it first builds a realistic
 week of traffic through the real pipeline (generator -> raw objects -> loader -> dbt build)
 in a database and bucket of its own, then serves the dashboard on it on a free port.
@@ -31,7 +31,7 @@ from devtools.browser import chromium, wait_until_serving
 from devtools.buckets import create_bucket_if_missing, delete_objects
 from devtools.dbt_cli import run_dbt
 
-PAGES = ("Funnel", "Products", "Activity", "Data health")
+PAGES = ("Funnel", "Acquisition", "Audience", "Products", "Activity", "Data health")
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 PAGE_LOAD_TIMEOUT_MS = 30_000
 SCREENSHOT_DATABASE = "dashboard_screenshots"
