@@ -3,8 +3,9 @@ exactly what a clean build of the remaining raw lines would be ("forget and re-t
 
 Used by erasure (`clickstream.privacy`) and replay (`extract_load load --replay`), in the
 caller's transaction. The marts are incremental: a run recomputes, from all their events,
-the keys (sessions, days, hours, products, (day, product) pairs, funnel dates) touched by the
-raw lines loaded since its window start (dbt_project/macros/README.md). Removing lines breaks
+the keys (sessions, days, hours, products, (day, product) pairs, funnel dates, and for the
+users marts clients, users, orders, days and cohort weeks) touched by the raw lines loaded
+since its window start (dbt_project/macros/README.md). Removing lines breaks
 that in two ways: a key may lose events without any new line touching it, and a key may lose
 all its events, which delete+insert never deletes. So, in one transaction:
 
@@ -31,6 +32,7 @@ from typing import Any
 from psycopg2 import sql
 
 MARTS_SCHEMA = "public"  # the dbt profile's target schema (profiles/profiles.yml)
+INTERMEDIATE_SCHEMA = "dbt_intermediate"  # dbt_project.yml's schema of the intermediate layer
 
 # Each mart and how its rows of the touched keys are found, in the temporary tables below.
 DELETE_TOUCHED_ROWS = {
@@ -42,7 +44,64 @@ DELETE_TOUCHED_ROWS = {
     "fct_product_performance_daily": (
         "(event_date, product_id) in (select event_date, product_id from gone_events)"
     ),
+    # the users marts (_USERS_SQL): a gone client's user may change (its login gone)
+    "dim_users": "user_key in (select user_key from touched_users)",
+    "fct_orders": "order_id in (select order_id from touched_orders)",
+    "fct_users_daily": "activity_date in (select activity_date from touched_user_dates)",
+    "fct_retention_weekly": "cohort_week in (select cohort_week from touched_cohort_weeks)",
 }
+
+# The incremental intermediate models, in INTERMEDIATE_SCHEMA, the same way.
+DELETE_TOUCHED_INTERMEDIATE_ROWS = {
+    "int_user_identity": "client_id in (select client_id from gone_clients)",
+}
+
+# Stitching (int_user_identity) is per client and retroactive: a client that loses events
+# may lose its login, and with it its user changes on every day, cohort and order of the
+# client. So the users marts forget the rows of every user the gone clients had (and of the
+# days and cohort weeks of those users' first visits, and all the gone clients' days and
+# orders), and one event of each client of those users is re-touched (_REPRESENTATIVES_SQL),
+# which makes the next run recompute them all (dbt_project/macros/identity.sql).
+_USERS_SQL = """
+create temporary table gone_clients on commit drop as
+select distinct client_id from gone_events;
+create temporary table touched_users on commit drop as
+select 'anon:' || client_id as user_key from gone_clients
+{identity_users};
+create temporary table touched_user_clients on commit drop as
+select client_id from gone_clients
+{identity_clients};
+create temporary table touched_user_dates on commit drop as
+select distinct event_date as activity_date from {marts}.clickstream_events
+where client_id in (select client_id from gone_clients)
+{first_visit_dates};
+create temporary table touched_cohort_weeks on commit drop as
+select null::date as cohort_week where false
+{first_visit_weeks};
+create temporary table touched_orders on commit drop as
+select order_key as order_id from gone_events where order_key is not null
+{client_orders};
+"""
+
+_IDENTITY_USERS_SQL = """
+union select user_key from {intermediate}.int_user_identity
+where client_id in (select client_id from gone_clients)"""
+
+_IDENTITY_CLIENTS_SQL = """
+union select client_id from {intermediate}.int_user_identity
+where user_key in (select user_key from touched_users)"""
+
+_FIRST_VISIT_DATES_SQL = """
+union select (first_seen_at at time zone 'UTC')::date from {marts}.dim_users
+where user_key in (select user_key from touched_users)"""
+
+_FIRST_VISIT_WEEKS_SQL = """
+union select date_trunc('week', first_seen_at at time zone 'UTC')::date from {marts}.dim_users
+where user_key in (select user_key from touched_users)"""
+
+_CLIENT_ORDERS_SQL = """
+union select order_id from {marts}.fct_orders
+where client_id in (select client_id from gone_clients)"""
 
 # One event per touched key that still has events (the smallest event_id: deterministic).
 _REPRESENTATIVES_SQL = """
@@ -75,7 +134,44 @@ where events.event_id in (
     )
     group by event_date, context_product_id
     {funnel_dates}
+    {users}
 )
+"""
+
+# ... one event of each client of a touched user, of each touched day of the users marts and
+# of each touched order, and one of a remaining user of each touched cohort week.
+_USERS_REPRESENTATIVES_SQL = """
+    union
+    select min(event_id) from {marts}.clickstream_events
+    where client_id in (select client_id from touched_user_clients)
+    group by client_id
+    union
+    select min(event_id) from {marts}.clickstream_events
+    where event_date in (select activity_date from touched_user_dates)
+    group by event_date
+    union
+    select min(event_id) from {marts}.clickstream_events
+    where event_name = 'purchase' and (
+        order_id in (select order_id from touched_orders)
+        or (order_id is null and 'session:' || session_id in (select order_id from touched_orders))
+    )
+    group by coalesce(order_id, 'session:' || session_id)
+"""
+
+# (dim_users and int_user_identity exist) one user left in each touched cohort week.
+_COHORT_REPRESENTATIVES_SQL = """
+    union
+    select min(event_id) from {marts}.clickstream_events
+    where client_id in (
+        select min(identity.client_id)
+        from {intermediate}.int_user_identity as identity
+        inner join {marts}.dim_users as users on identity.user_key = users.user_key
+        where date_trunc('week', users.first_seen_at at time zone 'UTC')::date
+            in (select cohort_week from touched_cohort_weeks)
+        and users.user_key not in (select user_key from touched_users)
+        group by date_trunc('week', users.first_seen_at at time zone 'UTC')::date
+    )
+    group by client_id
 """
 
 # ... and one session still starting on each touched funnel date (when fct_sessions exists).
@@ -184,7 +280,9 @@ def _forget_events(
     columns = sql.SQL(
         "select kept.event_id, kept.session_id, kept.event_date,"
         " date_trunc('hour', kept.event_timestamp, 'UTC') as event_hour,"
-        " kept.context_product_id as product_id"
+        " kept.context_product_id as product_id, kept.client_id,"
+        " case when kept.event_name = 'purchase'"
+        " then coalesce(kept.order_id, 'session:' || kept.session_id) end as order_key"
         " from {}.clickstream_events as kept"
     ).format(schema)
     gone = sql.SQL("create temporary table gone_events on commit drop as {} {}").format(
@@ -210,11 +308,21 @@ def _forget_events(
             " where session_id in (select session_id from gone_events)"
         ).format(schema=schema)
     cursor.execute(funnel_dates)
+    has_identity = _exists(cursor, f"{INTERMEDIATE_SCHEMA}.int_user_identity")
+    _touch_users(cursor, marts, has_identity)
     for mart, touched in DELETE_TOUCHED_ROWS.items():
         if mart in marts:
             counts.rows_deleted[mart] = _execute(
                 cursor,
                 sql.SQL("delete from {}.{} where ").format(schema, sql.Identifier(mart))
+                + sql.SQL(touched),
+            )
+    intermediate = sql.Identifier(INTERMEDIATE_SCHEMA)
+    for model, touched in DELETE_TOUCHED_INTERMEDIATE_ROWS.items():
+        if _exists(cursor, f"{INTERMEDIATE_SCHEMA}.{model}"):
+            counts.rows_deleted[model] = _execute(
+                cursor,
+                sql.SQL("delete from {}.{} where ").format(intermediate, sql.Identifier(model))
                 + sql.SQL(touched),
             )
     counts.rows_deleted["clickstream_events"] = _execute(
@@ -228,7 +336,16 @@ def _forget_events(
         if "fct_sessions" in marts
         else sql.SQL("")
     )
-    cursor.execute(sql.SQL(_REPRESENTATIVES_SQL).format(marts=schema, funnel_dates=funnel_part))
+    users_part = sql.SQL(_USERS_REPRESENTATIVES_SQL).format(marts=schema)
+    if has_identity and "dim_users" in marts:
+        users_part += sql.SQL(_COHORT_REPRESENTATIVES_SQL).format(
+            marts=schema, intermediate=intermediate
+        )
+    cursor.execute(
+        sql.SQL(_REPRESENTATIVES_SQL).format(
+            marts=schema, funnel_dates=funnel_part, users=users_part
+        )
+    )
     cursor.execute(
         sql.SQL(
             "delete from {}.clickstream_events"
@@ -240,6 +357,28 @@ def _forget_events(
         "update staging.raw_events as raw set loaded_at = now() from representatives as chosen"
         " where raw.s3_key = chosen.s3_key and raw.line_number = chosen.line_number"
         " and raw.loaded_at = chosen.loaded_at",
+    )
+
+
+def _touch_users(cursor: Any, marts: set[str], has_identity: bool) -> None:
+    """The temporary tables of the users marts' touched keys (_USERS_SQL), made from the
+    rows as they are before anything is deleted."""
+    schema = sql.Identifier(MARTS_SCHEMA)
+    intermediate = sql.Identifier(INTERMEDIATE_SCHEMA)
+    empty = sql.SQL("")
+
+    def part(template: str, present: bool) -> sql.Composable:
+        return sql.SQL(template).format(marts=schema, intermediate=intermediate) if present else empty
+
+    cursor.execute(
+        sql.SQL(_USERS_SQL).format(
+            marts=schema,
+            identity_users=part(_IDENTITY_USERS_SQL, has_identity),
+            identity_clients=part(_IDENTITY_CLIENTS_SQL, has_identity),
+            first_visit_dates=part(_FIRST_VISIT_DATES_SQL, "dim_users" in marts),
+            first_visit_weeks=part(_FIRST_VISIT_WEEKS_SQL, "dim_users" in marts),
+            client_orders=part(_CLIENT_ORDERS_SQL, "fct_orders" in marts),
+        )
     )
 
 

@@ -37,6 +37,10 @@ MARTS = (
     "fct_product_performance_daily",
     "fct_activity_hourly",
     "fct_activity_daily",
+    "fct_orders",
+    "dim_users",
+    "fct_retention_weekly",
+    "fct_users_daily",
 )
 
 
@@ -174,6 +178,7 @@ class Event:
     discount_price: Decimal | None
     quantity: int | None
     order_currency: str | None
+    order_id: str | None
     consent_state: str | None
     page_path: str | None
     referrer: str | None
@@ -214,6 +219,7 @@ def to_event(line: RawLine) -> Event:
         discount_price=money(product.get("discount_price")),
         quantity=(product.get("quantity") or 1) if product else None,
         order_currency=order.get("currency"),
+        order_id=order.get("order_id"),
         consent_state=payload.get("consent_state"),
         page_path=page.get("path"),
         referrer=page.get("referrer"),
@@ -419,6 +425,166 @@ def expected_products(
             "last_seen_at": max(e.event_timestamp for e in product_events),
         }
     return products
+
+
+# ------------------------------------------------------------------ users (issue 11)
+
+
+def expected_identity(
+    events: Iterable[Event], consented_data_only: bool = False
+) -> dict[str, str]:
+    """int_user_identity: each client's user_key, the first user_id it was seen with (by
+    event_timestamp, then event_id), else 'anon:' || client_id."""
+    by_client: dict[str, list[Event]] = defaultdict(list)
+    for event in counted_in_marts(events, consented_data_only):
+        by_client[event.client_id].append(event)
+    identity = {}
+    for client_id, client_events in by_client.items():
+        logged_in = sorted(
+            (e for e in client_events if e.user_id is not None),
+            key=lambda e: (e.event_timestamp, e.event_id),
+        )
+        identity[client_id] = logged_in[0].user_id if logged_in else f"anon:{client_id}"
+    return identity
+
+
+def expected_orders(
+    events: Iterable[Event],
+    reporting_currency: str = REPORTING_CURRENCY,
+    consented_data_only: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """fct_orders: purchases grouped by order_id, else one order per session; the first
+    line's session, client, time and currency; revenue over the lines in that currency."""
+    counted = counted_in_marts(events, consented_data_only)
+    identity = expected_identity(counted)
+    lines: dict[str, list[Event]] = defaultdict(list)
+    for event in counted:
+        if event.event_name == "purchase":
+            lines[event.order_id or f"session:{event.session_id}"].append(event)
+    orders = {}
+    for order_id, order_lines in lines.items():
+        ordered = sorted(order_lines, key=lambda e: (e.event_timestamp, e.event_id))
+        first = ordered[0]
+        currency = first.order_currency or reporting_currency
+        revenue = sum(
+            (
+                (e.quantity or 1) * ((e.discount_price if e.discount_price is not None else e.price)
+                                     or Decimal(0))
+                for e in ordered
+                if (e.order_currency or reporting_currency) == currency
+            ),
+            Decimal("0.00"),
+        )
+        user_key = identity[first.client_id]
+        orders[order_id] = {
+            "session_id": first.session_id,
+            "user_key": user_key,
+            "client_id": first.client_id,
+            "user_id": None if user_key.startswith("anon:") else user_key,
+            "ordered_at": first.event_timestamp,
+            "order_date": first.event_date,
+            "items": len({e.product_id for e in ordered}),
+            "units": sum(e.quantity or 1 for e in ordered),
+            "revenue": money(revenue),
+            "currency": currency,
+        }
+    return orders
+
+
+def _events_by_user(
+    events: Iterable[Event], consented_data_only: bool
+) -> dict[str, list[Event]]:
+    counted = counted_in_marts(events, consented_data_only)
+    identity = expected_identity(counted)
+    by_user: dict[str, list[Event]] = defaultdict(list)
+    for event in counted:
+        by_user[identity[event.client_id]].append(event)
+    return by_user
+
+
+def expected_users(
+    events: Iterable[Event],
+    reporting_currency: str = REPORTING_CURRENCY,
+    consented_data_only: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """dim_users: one row per user_key, over all the events of all its clients."""
+    events = list(events)
+    orders = expected_orders(events, reporting_currency, consented_data_only)
+    users = {}
+    for user_key, user_events in _events_by_user(events, consented_data_only).items():
+        ordered = sorted(user_events, key=lambda e: (e.event_timestamp, e.event_id))
+        own_orders = [order for order in orders.values() if order["user_key"] == user_key]
+        user_id = None if user_key.startswith("anon:") else user_key
+        users[user_key] = {
+            "user_id": user_id,
+            "is_identified": user_id is not None,
+            "clients": len({e.client_id for e in ordered}),
+            "first_seen_at": ordered[0].event_timestamp,
+            "last_seen_at": ordered[-1].event_timestamp,
+            "first_session_id": ordered[0].session_id,
+            "sessions": len({e.session_id for e in ordered}),
+            "orders": len(own_orders),
+            "revenue": money(
+                sum(
+                    (o["revenue"] for o in own_orders if o["currency"] == reporting_currency),
+                    Decimal("0.00"),
+                )
+            ),
+        }
+    return users
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def expected_retention(
+    events: Iterable[Event], consented_data_only: bool = False
+) -> dict[tuple[date, int], tuple[int, int, Decimal | None]]:
+    """fct_retention_weekly: (cohort_week, week 0..12) -> (cohort_users, active_users, rate)."""
+    cohorts: dict[date, int] = defaultdict(int)
+    active: dict[tuple[date, int], int] = defaultdict(int)
+    for user_events in _events_by_user(events, consented_data_only).values():
+        cohort = week_start(min(e.event_timestamp for e in user_events).date())
+        cohorts[cohort] += 1
+        for offset in {(week_start(e.event_date) - cohort).days // 7 for e in user_events}:
+            if offset <= 12:
+                active[(cohort, offset)] += 1
+    return {
+        (cohort, offset): (size, active[(cohort, offset)], rate(active[(cohort, offset)], size))
+        for cohort, size in cohorts.items()
+        for offset in range(13)
+    }
+
+
+def expected_users_daily(
+    events: Iterable[Event], consented_data_only: bool = False
+) -> dict[date, tuple[int, ...]]:
+    """fct_users_daily: activity_date -> (users, new_users, returning_users, sessions,
+    sessions_of_new_users, sessions_of_returning_users)."""
+    users: dict[date, set[str]] = defaultdict(set)
+    new_users: dict[date, set[str]] = defaultdict(set)
+    sessions: dict[date, set[str]] = defaultdict(set)
+    new_sessions: dict[date, set[str]] = defaultdict(set)
+    for user_key, user_events in _events_by_user(events, consented_data_only).items():
+        first_day = min(e.event_timestamp for e in user_events).date()
+        for event in user_events:
+            users[event.event_date].add(user_key)
+            sessions[event.event_date].add(event.session_id)
+            if event.event_date == first_day:
+                new_users[event.event_date].add(user_key)
+                new_sessions[event.event_date].add(event.session_id)
+    return {
+        day: (
+            len(users[day]),
+            len(new_users[day]),
+            len(users[day] - new_users[day]),
+            len(sessions[day]),
+            len(new_sessions[day]),
+            len(sessions[day] - new_sessions[day]),
+        )
+        for day in users
+    }
 
 
 def json_line(payload: Any) -> str:

@@ -12,10 +12,13 @@
             {'columns': ['event_timestamp']},
             {'columns': ['event_date']},
             {'columns': ['context_product_id', 'event_date', 'event_timestamp', 'event_id']},
+            {'columns': ['client_id']},
+            {'columns': ['order_id']},
         ],
     )
 }}
--- The index on (context_product_id, event_date, event_timestamp, event_id) serves the
+-- The indexes on client_id and order_id serve the users marts (a client's events, an order's
+-- lines). The index on (context_product_id, event_date, event_timestamp, event_id) serves the
 -- (product, day) lookups and dim_products' latest values in time order.
 -- One row per distinct valid event_id. Among the valid lines that share an event_id the first
 -- received wins (received_at, then s3_key, then line_number). Incremental runs read only the

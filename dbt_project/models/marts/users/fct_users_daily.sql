@@ -1,0 +1,96 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='fail',
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only'],
+        },
+        indexes=[
+            {'columns': ['activity_date'], 'unique': true},
+        ],
+    )
+}}
+-- One row per activity_date (UTC): the users (dim_users' user_key, stitched) with a counted
+-- event that day, new (their first visit, over all their clients, was that day) or
+-- returning, and the sessions with an event that day, by whether their user was new.
+-- Incremental runs recompute, whole, the days of the events loaded since the last run, every
+-- day of a client whose user changed (a login), and every day on which a touched user's first
+-- visit was or may have been before this run (macros/identity.sql).
+
+with events as not materialized (
+    select * from {{ ref('clickstream_events') }}
+    where {{ counted_in_marts() }}
+),
+
+identity as (
+    select * from {{ ref('int_user_identity') }}
+),
+
+users as (
+    select * from {{ ref('dim_users') }}
+),
+
+{% if is_incremental() %}
+    {{- check_built_with_vars() }}
+    {%- set window_start = loaded_at_window_start(this) %}
+    {{ user_touch_ctes(window_start) }}
+
+    touched_dates as (
+        select event_date as activity_date
+        from window_client_events
+        where is_in_window
+        union
+        select window_client_events.event_date as activity_date
+        from window_client_events
+        inner join rekeyed_clients
+            on window_client_events.client_id = rekeyed_clients.client_id
+        union
+        select (first_visit_at at time zone 'UTC')::date as activity_date
+        from first_visit_candidates
+    ),
+
+    day_events as (
+        select events.*
+        from events
+        where events.event_date in (select touched_dates.activity_date from touched_dates)
+    ),
+{% else %}
+    day_events as (
+        select * from events
+    ),
+{% endif %}
+
+classified as (
+    select
+        day_events.event_date as activity_date,
+        day_events.session_id,
+        identity.user_key,
+        day_events.event_date = (users.first_seen_at at time zone 'UTC')::date as is_new_user,
+        day_events.loaded_at
+    from day_events
+    inner join identity
+        on day_events.client_id = identity.client_id
+    inner join users
+        on identity.user_key = users.user_key
+),
+
+final as (
+    select
+        activity_date,
+        count(distinct user_key)::integer as users,
+        count(distinct user_key) filter (where is_new_user)::integer as new_users,
+        count(distinct user_key) filter (where not is_new_user)::integer as returning_users,
+        count(distinct session_id)::integer as sessions,
+        count(distinct session_id) filter (where is_new_user)::integer as sessions_of_new_users,
+        count(distinct session_id) filter (
+            where not is_new_user
+        )::integer as sessions_of_returning_users,
+        max(loaded_at) as last_loaded_at
+    from classified
+    group by activity_date
+)
+
+select * from final
