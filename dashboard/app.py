@@ -790,25 +790,25 @@ def audience_page(conn: connection, dates: DateRange, where: TrafficFilter) -> u
                 "chart-new-returning",
             ),
             figure_card(
+                "Retention by weekly cohort", charts.retention_figure(cohorts), "chart-retention"
+            ),
+            figure_card(
                 "Order value and revenue per session",
                 charts.order_values_figure(order_days),
                 "chart-order-values",
             ),
-            col_widths=(6, 6),
-        ),
-        figure_card(
-            "Retention by weekly cohort", charts.retention_figure(cohorts), "chart-retention"
-        ),
-        ui.card(
-            ui.card_header("Weekly cohorts"),
-            retention_table(cohorts),
-            ui.p(
-                "Share of each cohort active N weeks after its first visit's week. "
-                f"* the week is in progress (the data ends {last_day:%Y-%m-%d}); blank: not "
-                "reached yet.",
-                id="retention-note",
-                class_="small text-muted mb-0",
+            ui.card(
+                ui.card_header("Weekly cohorts"),
+                ui.div(retention_table(cohorts), class_="table-responsive"),
+                ui.p(
+                    "Share of each cohort active N weeks after its first visit's week. "
+                    f"* the week is in progress (the data ends {last_day:%Y-%m-%d}); blank: not "
+                    "reached yet.",
+                    id="retention-note",
+                    class_="small text-muted mb-0",
+                ),
             ),
+            col_widths=(6, 6, 6, 6),
         ),
     )
 
