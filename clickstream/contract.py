@@ -39,6 +39,10 @@ MAX_ID_LENGTH: Final = 128  # session_id, client_id, user_id, identity_source, p
 MAX_TEXT_LENGTH: Final = 2048  # page fields, product name/category/brand/url_path
 MAX_QUANTITY: Final = 10_000  # keeps quantity a PostgreSQL integer and revenue sane
 MAX_PRICE: Final = 1_000_000_000  # keeps prices inside numeric(18, 2) with room to spare
+MAX_ATTRIBUTION_LENGTH: Final = 256  # utm_* values and click ids
+MAX_LANGUAGE_LENGTH: Final = 35  # a BCP 47 language tag
+MAX_PIXELS: Final = 100_000  # screen and viewport sizes
+MAX_ENGAGED_SECONDS: Final = 86_400  # engaged time between two pings of one page view
 
 # ------------------------------------------------------------------------- enumerations
 
@@ -50,10 +54,14 @@ EVENT_NAMES: Final = (
     "checkout",
     "purchase",
     "consent_update",
+    "page_ping",
 )
 # The event that records a visitor's consent choice: its `consent_state` is the new state. It
 # is a record, not activity: the marts count no page view or funnel step for it.
 CONSENT_EVENT: Final = "consent_update"
+# Sent periodically while a page is visible and focused: engagement, not activity. The marts
+# count no event for it; fct_page_views sums its engaged time.
+PING_EVENT: Final = "page_ping"
 PRODUCT_EVENTS: Final = frozenset({"product_view", "add_to_cart", "remove_from_cart", "purchase"})
 # Events that move units: `context.product.quantity` defaults to 1 on these only (a product
 # view has no quantity).
@@ -135,14 +143,95 @@ EVENT_FIELDS: Final = (
     Field("context", "object", "What the event is about (see `context.*`).", nullable=True),
 )
 
-PAGE_FIELDS: Final = tuple(
-    Field(name, "string", description, nullable=True, max_length=MAX_TEXT_LENGTH)
-    for name, description in (
-        ("url", "Full URL."),
-        ("path", "Path part of the URL."),
-        ("title", "Document title."),
-        ("referrer", "Previous page or referring site."),
+PAGE_FIELDS: Final = (
+    *(
+        Field(name, "string", description, nullable=True, max_length=MAX_TEXT_LENGTH)
+        for name, description in (
+            ("url", "Full URL."),
+            ("path", "Path part of the URL."),
+            ("title", "Document title."),
+            ("referrer", "Previous page or referring site."),
+        )
+    ),
+    Field(
+        "page_view_id",
+        "string",
+        "One id per page view: the `page_view` and every later event on that page carry it.",
+        nullable=True,
+        max_length=MAX_ID_LENGTH,
+        required_when=f"`event_name` is `{PING_EVENT}`",
+    ),
+    Field(
+        "utm",
+        "object",
+        "The landing URL's `utm_*` parameters, kept for the session (see `page.utm.*`).",
+        nullable=True,
+    ),
+    Field(
+        "click_ids",
+        "object",
+        "The landing URL's ad click ids, kept for the session (see `page.click_ids.*`).",
+        nullable=True,
+    ),
+)
+
+UTM_FIELDS: Final = tuple(
+    Field(
+        name,
+        "string",
+        f"`utm_{name}` of the landing URL.",
+        nullable=True,
+        max_length=MAX_ATTRIBUTION_LENGTH,
     )
+    for name in ("source", "medium", "campaign", "term", "content")
+)
+
+CLICK_ID_FIELDS: Final = tuple(
+    Field(name, "string", description, nullable=True, max_length=MAX_ATTRIBUTION_LENGTH)
+    for name, description in (
+        ("gclid", "Google Ads click id of the landing URL."),
+        ("fbclid", "Meta (Facebook, Instagram) click id of the landing URL."),
+        ("msclkid", "Microsoft Ads click id of the landing URL."),
+    )
+)
+
+BROWSER_FIELDS: Final = (
+    Field(
+        "language",
+        "string",
+        "The browser's language, a BCP 47 tag such as `en-GB`.",
+        nullable=True,
+        max_length=MAX_LANGUAGE_LENGTH,
+    ),
+    *(
+        Field(name, "integer", description, nullable=True, minimum=0, maximum=MAX_PIXELS)
+        for name, description in (
+            ("screen_width", "Screen width in CSS pixels."),
+            ("screen_height", "Screen height in CSS pixels."),
+            ("viewport_width", "Viewport (window inner) width in CSS pixels."),
+            ("viewport_height", "Viewport (window inner) height in CSS pixels."),
+        )
+    ),
+)
+
+PING_FIELDS: Final = (
+    Field(
+        "engaged_seconds",
+        "number",
+        "Engaged time (page visible and focused, visitor active) since the previous ping of"
+        " this page view.",
+        nullable=True,
+        minimum=0,
+        maximum=MAX_ENGAGED_SECONDS,
+    ),
+    Field(
+        "max_scroll_depth_pct",
+        "integer",
+        "Deepest scroll so far on this page view, in percent of the page height.",
+        nullable=True,
+        minimum=0,
+        maximum=100,
+    ),
 )
 
 PRODUCT_FIELDS: Final = (
@@ -187,6 +276,18 @@ CONTEXT_FIELDS: Final = (
         "order",
         "object",
         "The order, for `checkout` and `purchase` (see `context.order.*`).",
+        nullable=True,
+    ),
+    Field(
+        "browser",
+        "object",
+        "The browser's language, screen and viewport (see `context.browser.*`).",
+        nullable=True,
+    ),
+    Field(
+        "ping",
+        "object",
+        f"Engagement, on `{PING_EVENT}` (see `context.ping.*`).",
         nullable=True,
     ),
 )
@@ -309,6 +410,12 @@ def validate_event(event: Any) -> list[str]:
     page = event.get("page")
     if type(page) is dict:
         _check_fields(page, PAGE_FIELDS, "page.", errors)
+        _check_nested(page, "utm", UTM_FIELDS, "page.", errors)
+        _check_nested(page, "click_ids", CLICK_ID_FIELDS, "page.", errors)
+    if event.get("event_name") == PING_EVENT and (
+        type(page) is not dict or page.get("page_view_id") is None
+    ):
+        errors.append(f"page.page_view_id: is required for {PING_EVENT} events")
     context = event.get("context")
     context = context if type(context) is dict else {}
     _check_fields(context, CONTEXT_FIELDS, "context.", errors)
@@ -319,10 +426,20 @@ def validate_event(event: Any) -> list[str]:
         errors.append(f"context.product: is required for {event['event_name']} events")
     if event.get("event_name") == CONSENT_EVENT and event.get("consent_state") is None:
         errors.append(f"consent_state: is required for {CONSENT_EVENT} events")
-    order = context.get("order")
-    if type(order) is dict:
-        _check_fields(order, ORDER_FIELDS, "context.order.", errors)
+    _check_nested(context, "order", ORDER_FIELDS, "context.", errors)
+    _check_nested(context, "browser", BROWSER_FIELDS, "context.", errors)
+    _check_nested(context, "ping", PING_FIELDS, "context.", errors)
     return errors
+
+
+def _check_nested(
+    parent: Mapping[str, Any], name: str, fields: tuple[Field, ...], path: str, errors: list[str]
+) -> None:
+    """Check the fields of the object `parent[name]`, when it is an object (its own type was
+    checked with the parent's fields)."""
+    child = parent.get(name)
+    if type(child) is dict:
+        _check_fields(child, fields, f"{path}{name}.", errors)
 
 
 def apply_defaults(event: Mapping[str, Any]) -> dict[str, Any]:

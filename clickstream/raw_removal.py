@@ -49,6 +49,11 @@ DELETE_TOUCHED_ROWS = {
     "fct_orders": "order_id in (select order_id from touched_orders)",
     "fct_users_daily": "activity_date in (select activity_date from touched_user_dates)",
     "fct_retention_weekly": "cohort_week in (select cohort_week from touched_cohort_weeks)",
+    # issue 11: page views are recomputed by session, traffic by session date (as the
+    # funnel), bot traffic by event date (with a bot's event as the date's representative)
+    "fct_page_views": "session_id in (select session_id from gone_events)",
+    "fct_traffic_daily": "session_date in (select session_date from touched_funnel_dates)",
+    "fct_bot_traffic_daily": "event_date in (select event_date from gone_events)",
 }
 
 # The incremental intermediate models, in INTERMEDIATE_SCHEMA, the same way.
@@ -135,6 +140,7 @@ where events.event_id in (
     group by event_date, context_product_id
     {funnel_dates}
     {users}
+    {bot_dates}
 )
 """
 
@@ -172,6 +178,15 @@ _COHORT_REPRESENTATIVES_SQL = """
         group by date_trunc('week', users.first_seen_at at time zone 'UTC')::date
     )
     group by client_id
+"""
+
+# ... and one bot event on each touched date (when fct_bot_traffic_daily exists): the date's
+# other representative may be a person's, which that mart does not read.
+_BOT_REPRESENTATIVES_SQL = """
+    union
+    select min(event_id) from {marts}.clickstream_events
+    where event_date in (select event_date from gone_events) and is_bot
+    group by event_date
 """
 
 # ... and one session still starting on each touched funnel date (when fct_sessions exists).
@@ -341,9 +356,14 @@ def _forget_events(
         users_part += sql.SQL(_COHORT_REPRESENTATIVES_SQL).format(
             marts=schema, intermediate=intermediate
         )
+    bot_part = (
+        sql.SQL(_BOT_REPRESENTATIVES_SQL).format(marts=schema)
+        if "fct_bot_traffic_daily" in marts
+        else sql.SQL("")
+    )
     cursor.execute(
         sql.SQL(_REPRESENTATIVES_SQL).format(
-            marts=schema, funnel_dates=funnel_part, users=users_part
+            marts=schema, funnel_dates=funnel_part, users=users_part, bot_dates=bot_part
         )
     )
     cursor.execute(

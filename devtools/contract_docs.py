@@ -14,6 +14,8 @@ import sys
 from typing import Any, Final
 
 from clickstream.contract import (
+    BROWSER_FIELDS,
+    CLICK_ID_FIELDS,
     CONSENT_EVENT,
     CONSENT_STATES,
     CONTEXT_FIELDS,
@@ -26,10 +28,13 @@ from clickstream.contract import (
     MIN_EVENTS_PER_REQUEST,
     ORDER_FIELDS,
     PAGE_FIELDS,
+    PING_EVENT,
+    PING_FIELDS,
     PRODUCT_EVENTS,
     PRODUCT_FIELDS,
     RESERVED_FIELDS,
     TIMESTAMP_PATTERN,
+    UTM_FIELDS,
     UUID_PATTERN,
     Field,
 )
@@ -58,9 +63,13 @@ def _all_fields() -> list[tuple[str, Field]]:
     return [
         *(("", field) for field in EVENT_FIELDS),
         *(("page.", field) for field in PAGE_FIELDS),
+        *(("page.utm.", field) for field in UTM_FIELDS),
+        *(("page.click_ids.", field) for field in CLICK_ID_FIELDS),
         *(("context.", field) for field in CONTEXT_FIELDS),
         *(("context.product.", field) for field in PRODUCT_FIELDS),
         *(("context.order.", field) for field in ORDER_FIELDS),
+        *(("context.browser.", field) for field in BROWSER_FIELDS),
+        *(("context.ping.", field) for field in PING_FIELDS),
     ]
 
 
@@ -146,6 +155,14 @@ numbers too large for a double are refused.
   A change of consent is recorded as a `{CONSENT_EVENT}` event whose `consent_state` (then
   required) is the new state; `denied` is sent once, when consent granted earlier is
   withdrawn, and nothing after it. Events without the field stay valid.
+- **Acquisition and engagement** (optional, still contract v1): `page.utm` and
+  `page.click_ids` come from the landing URL and are re-sent on every event of the session;
+  `page.page_view_id` ties the events of one page view together; `context.browser` carries
+  the language, screen and viewport. A `{PING_EVENT}` is sent every few seconds while the
+  page is visible and focused: it requires `page.page_view_id`, and its `context.ping` says
+  the engaged seconds since the previous ping and the deepest scroll so far. The marts count
+  no event for it; it feeds engaged time and scroll depth. The `ingest.user_agent` the server
+  stores is parsed in the warehouse into device class, browser, OS and bot flag.
 - Each event is judged on its own: the valid ones of a request are stored, the others are
   answered with one message per broken rule, addressed by field (`context.product.price:
   must be a number between 0 and {MAX_PRICE} (got -1)`).
@@ -202,8 +219,17 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema (2020-12) of one event, for other tools and the docs. The Python validator
     in clickstream/contract.py is what the server runs; this is generated from its tables."""
     product = _object_schema(PRODUCT_FIELDS)
-    context = _object_schema(CONTEXT_FIELDS, product=product, order=_object_schema(ORDER_FIELDS))
-    event = _object_schema(EVENT_FIELDS, page=_object_schema(PAGE_FIELDS), context=context)
+    context = _object_schema(
+        CONTEXT_FIELDS,
+        product=product,
+        order=_object_schema(ORDER_FIELDS),
+        browser=_object_schema(BROWSER_FIELDS),
+        ping=_object_schema(PING_FIELDS),
+    )
+    page = _object_schema(
+        PAGE_FIELDS, utm=_object_schema(UTM_FIELDS), click_ids=_object_schema(CLICK_ID_FIELDS)
+    )
+    event = _object_schema(EVENT_FIELDS, page=page, context=context)
     event["properties"].update(dict.fromkeys(RESERVED_FIELDS, False))
     event["allOf"] = [
         {
@@ -218,6 +244,19 @@ def json_schema() -> dict[str, Any]:
             "then": {
                 "required": ["consent_state"],
                 "properties": {"consent_state": {"enum": list(CONSENT_STATES)}},
+            },
+        },
+        {
+            "if": {"required": ["event_name"], "properties": {"event_name": {"const": PING_EVENT}}},
+            "then": {
+                "required": ["page"],
+                "properties": {
+                    "page": {
+                        "type": "object",
+                        "required": ["page_view_id"],
+                        "properties": {"page_view_id": {"type": "string"}},
+                    }
+                },
             },
         },
     ]

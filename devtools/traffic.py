@@ -26,6 +26,15 @@ Rules worth knowing:
   client clock runs 2-6 hours fast: its `event_timestamp`s are more than 1 h after
   `received_at`, which the warehouse classifies invalid).
 - `is_first_visit` is true on every event of a client's first session.
+- Acquisition (issue 11): each session arrives through a channel (CHANNELS: organic and paid
+  search, social, email campaigns, direct, referrals, affiliates, display), which sets its
+  referrer, the landing URL's utm_* parameters and click ids; the tracker re-sends them on
+  every event of the session, as `page.utm` and `page.click_ids`. Devices through realistic
+  user agents (about 60 % mobile), with language, screen and viewport. Every page view has
+  a `page_view_id`, and `page_ping`s every 15 s while the visitor stays on it. A few
+  sessions (P_BOT_SESSION) are crawlers: bot user agents, pages only, never a purchase.
+  Some account holders browse as guests and log in at checkout: their earlier events have
+  user_id null, the later ones the user_id.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from random import Random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from clickstream.config import Settings
 from clickstream.errors import BucketUnreachableError, ClickstreamError
@@ -48,6 +57,8 @@ from clickstream.raw_layout import encode_ndjson, ingest_block, raw_object_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+_Choice = TypeVar("_Choice")
 
 SHOP_URL = "https://shop.example.com"
 SHOP_NAME = "Example Computer Shop"
@@ -66,6 +77,12 @@ P_RETURNING_CLIENT = 0.45  # a session from a client seen in an earlier hour
 P_CLIENT_HAS_ACCOUNT = 0.35
 P_LOGGED_IN_WHEN_ACCOUNT = 0.75
 
+P_LOG_IN_AT_CHECKOUT = 0.5  # an account holder browsing as a guest logs in to check out
+P_BOT_SESSION = 0.012  # a crawler's session (0.5-2 % of sessions)
+P_PAGE_PINGS = 0.85  # a page view whose tab stays visible and focused: it sends pings
+PING_SECONDS = 15  # the tracker's default ping interval
+MAX_PINGS_PER_PAGE = 8
+
 DEFAULT_RETRY_RATE = 0.005
 DEFAULT_LATE_RATE = 0.005
 DEFAULT_SKEW_RATE = 0.002
@@ -78,26 +95,175 @@ HOUR_WEIGHTS = (
 )  # fmt: skip
 WEEKDAY_WEIGHTS = (1.00, 1.05, 1.05, 1.00, 0.95, 0.75, 0.70)
 
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/130.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.5 Safari/605.1.15",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/130.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0",
+
+@dataclass(frozen=True)
+class Device:
+    """A browser on a device: its user agent, screen and viewport (CSS pixels)."""
+
+    user_agent: str
+    screen: tuple[int, int]
+    viewport: tuple[int, int]
+
+
+_DESKTOP = ((1920, 1080), (1856, 940))
+_LAPTOP = ((1440, 900), (1440, 789))
+_PHONE = ((390, 844), (390, 664))
+_ANDROID = ((412, 915), (412, 783))
+_TABLET = ((820, 1180), (820, 1106))
+# (device, weight): about 60 % mobile, 33 % desktop, 7 % tablet.
+DEVICES: tuple[tuple[Device, float], ...] = tuple(
+    (Device(user_agent, *sizes), weight)
+    for user_agent, sizes, weight in (
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            _PHONE,
+            0.27,
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Mobile Safari/537.36",
+            _ANDROID,
+            0.22,
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+            _ANDROID,
+            0.11,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Safari/537.36",
+            _DESKTOP,
+            0.15,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0",
+            _DESKTOP,
+            0.06,
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+            _LAPTOP,
+            0.08,
+        ),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0", _DESKTOP, 0.04),
+        (
+            "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            _TABLET,
+            0.05,
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/130.0.0.0 Safari/537.36",
+            _TABLET,
+            0.02,
+        ),
+    )
 )
-REFERRERS = (
-    ("", 0.40),
-    ("https://www.google.com/", 0.35),
-    ("https://www.bing.com/", 0.07),
-    ("https://duckduckgo.com/", 0.05),
-    ("https://newsletter.example.com/", 0.08),
-    ("https://www.reddit.com/r/buildapc/", 0.05),
+USER_AGENTS = tuple(device.user_agent for device, _ in DEVICES)
+BOT_USER_AGENTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+)
+LANGUAGES = (("en-GB", 0.35), ("de-DE", 0.25), ("fr-FR", 0.15), ("en-US", 0.15), ("nl-NL", 0.1))
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """How a session arrives: its referrer and its landing URL's utm_* and click ids."""
+
+    referrer: str
+    utm: dict[str, str] | None = None
+    click_ids: dict[str, str] | None = None
+
+    def query(self) -> str:
+        """The landing URL's query string."""
+        pairs = [(f"utm_{name}", value) for name, value in (self.utm or {}).items()]
+        pairs += list((self.click_ids or {}).items())
+        return "?" + "&".join(f"{name}={value}" for name, value in pairs) if pairs else ""
+
+
+CAMPAIGNS = ("spring-laptops", "monitor-week", "back-to-school")
+SEARCH_TERMS = ("thinkpad", "4k monitor", "usb-c dock", "macbook air")
+
+
+def _organic_search(rng: Random) -> Arrival:
+    engine = _weighted_choice(
+        rng,
+        (
+            ("https://www.google.com/", 0.8),
+            ("https://www.bing.com/", 0.12),
+            ("https://duckduckgo.com/", 0.08),
+        ),
+    )
+    return Arrival(engine)
+
+
+def _paid_search(rng: Random) -> Arrival:
+    utm = {
+        "source": "google",
+        "medium": "cpc",
+        "campaign": rng.choice(CAMPAIGNS),
+        "term": rng.choice(SEARCH_TERMS),
+    }
+    return Arrival("https://www.google.com/", utm, {"gclid": f"Cj0{_uuid(rng).hex[:20]}"})
+
+
+def _social(rng: Random) -> Arrival:
+    referrer = _weighted_choice(
+        rng,
+        (
+            ("https://l.facebook.com/", 0.45),
+            ("https://l.instagram.com/", 0.3),
+            ("https://t.co/", 0.15),
+            ("https://www.reddit.com/r/buildapc/", 0.1),
+        ),
+    )
+    if "facebook" in referrer or "instagram" in referrer:
+        if rng.random() < 0.5:
+            return Arrival(referrer, click_ids={"fbclid": f"IwAR{_uuid(rng).hex[:24]}"})
+        source = "facebook" if "facebook" in referrer else "instagram"
+        utm = {"source": source, "medium": "social", "campaign": rng.choice(CAMPAIGNS)}
+        return Arrival(referrer, utm)
+    return Arrival(referrer)
+
+
+def _email(rng: Random) -> Arrival:
+    campaign = rng.choice(("weekly-deals", "new-arrivals", "cart-reminder"))
+    return Arrival("", {"source": "newsletter", "medium": "email", "campaign": campaign})
+
+
+def _referral(rng: Random) -> Arrival:
+    return Arrival(rng.choice(("https://www.notebookcheck.net/", "https://www.rtings.com/monitor")))
+
+
+def _affiliate(rng: Random) -> Arrival:
+    utm = {"source": "techradar", "medium": "affiliate", "campaign": "best-laptops"}
+    return Arrival("https://www.techradar.com/", utm)
+
+
+def _display(rng: Random) -> Arrival:
+    utm = {"source": "criteo", "medium": "display", "campaign": rng.choice(CAMPAIGNS)}
+    return Arrival("", utm)
+
+
+# (channel, weight): how sessions arrive.
+CHANNELS: tuple[tuple[Callable[[Random], Arrival], float], ...] = (
+    (lambda rng: Arrival(""), 0.25),  # direct: typed in, a bookmark
+    (_organic_search, 0.30),
+    (_paid_search, 0.12),
+    (_social, 0.10),
+    (_email, 0.08),
+    (_referral, 0.08),
+    (_affiliate, 0.04),
+    (_display, 0.03),
 )
 # Clients' clocks are rendered in their own offset: RFC 3339 with an offset, not always Z.
 CLIENT_OFFSETS = (timedelta(0), timedelta(hours=1), timedelta(hours=2), timedelta(hours=-5))
@@ -296,6 +462,12 @@ class _Client:
     user_agent: str
     offset: timedelta
     sessions: int = 0
+    device: Device | None = None  # None: a bot, which reports no browser
+    language: str | None = None
+
+    @property
+    def is_bot(self) -> bool:
+        return self.device is None
 
 
 class _Session:
@@ -311,8 +483,15 @@ class _Session:
         self.skew = skew
         self.logged_in = client.user_id is not None and rng.random() < P_LOGGED_IN_WHEN_ACCOUNT
         self.first_visit = client.sessions == 0
-        self.referrer = _weighted_choice(rng, REFERRERS)
+        self.arrival = Arrival("") if client.is_bot else _weighted_choice(rng, CHANNELS)(rng)
+        self.referrer = self.arrival.referrer
         self.events: list[tuple[datetime, dict[str, Any]]] = []
+        # the page view in progress: its id, path, title, start and deepest scroll so far
+        self.page_view_id: str | None = None
+        self.page_path = ""
+        self.page_title = ""
+        self.page_started = start
+        self.scroll_depth = 0
 
     def _advance(self, low: float, high: float) -> None:
         self.clock += timedelta(seconds=self.rng.uniform(low, high))
@@ -324,8 +503,13 @@ class _Session:
         title: str,
         product: dict[str, Any] | None = None,
         order_id: str | None = None,
+        at: datetime | None = None,
+        ping: dict[str, Any] | None = None,
     ) -> None:
-        client_clock = (self.clock + self.skew).astimezone(timezone(self.client.offset))
+        """One event at the session's clock (then the clock moves on), or `at` (a ping)."""
+        happened = at or self.clock
+        client_clock = (happened + self.skew).astimezone(timezone(self.client.offset))
+        landing = not self.events
         event: dict[str, Any] = {
             "event_id": str(_uuid(self.rng)),
             "event_timestamp": client_clock.isoformat(timespec="milliseconds"),
@@ -337,24 +521,82 @@ class _Session:
             "identity_source": IDENTITY_SOURCE if self.logged_in else None,
             "is_first_visit": self.first_visit,
             "page": {
-                "url": f"{SHOP_URL}{path}",
+                "url": f"{SHOP_URL}{path}" + (self.arrival.query() if landing else ""),
                 "path": path,
                 "title": f"{title} | {SHOP_NAME}",
-                "referrer": self.referrer if not self.events else SHOP_URL + "/",
+                "referrer": self.referrer if landing else SHOP_URL + "/",
             },
         }
+        if not self.client.is_bot:  # the tracker's fields; a crawler runs no tracker
+            event["page"]["page_view_id"] = self.page_view_id
+            if self.arrival.utm:
+                event["page"]["utm"] = dict(self.arrival.utm)
+            if self.arrival.click_ids:
+                event["page"]["click_ids"] = dict(self.arrival.click_ids)
         context: dict[str, Any] = {}
         if product is not None:
             context["product"] = product
         if order_id is not None:
             context["order"] = {"order_id": order_id, "currency": CURRENCY}
+        if self.client.device is not None:
+            device = self.client.device
+            context["browser"] = {
+                "language": self.client.language,
+                "screen_width": device.screen[0],
+                "screen_height": device.screen[1],
+                "viewport_width": device.viewport[0],
+                "viewport_height": device.viewport[1],
+            }
+        if ping is not None:
+            context["ping"] = ping
         if context:
             event["context"] = context
-        self.events.append((self.clock, event))
-        self._advance(0.3, 2.0)  # the next event is at least a moment later
+        self.events.append((happened, event))
+        if at is None:
+            self._advance(0.3, 2.0)  # the next event is at least a moment later
 
     def page_view(self, path: str, title: str) -> None:
+        self.send_page_pings()
+        self.page_view_id = str(_uuid(self.rng))
+        self.page_path, self.page_title = path, title
+        self.page_started = self.clock
+        self.scroll_depth = 0
         self.emit("page_view", path, title)
+
+    def send_page_pings(self) -> None:
+        """The pings of the page view in progress, every PING_SECONDS from its start until
+        now (the visitor leaves it), when its tab stayed visible and focused."""
+        if self.page_view_id is None or self.client.is_bot:
+            return
+        if self.rng.random() >= P_PAGE_PINGS:
+            return
+        stayed = (self.clock - self.page_started).total_seconds()
+        pings = min(int(stayed // PING_SECONDS), MAX_PINGS_PER_PAGE)
+        for number in range(1, pings + 1):
+            self.scroll_depth = min(100, self.scroll_depth + self.rng.randrange(0, 35))
+            ping = {
+                "engaged_seconds": round(self.rng.uniform(4, PING_SECONDS), 1),
+                "max_scroll_depth_pct": self.scroll_depth,
+            }
+            at = self.page_started + timedelta(seconds=PING_SECONDS * number)
+            self.emit("page_ping", self.page_path, self.page_title, at=at, ping=ping)
+
+    def leave(self) -> None:
+        """The visitor reads the last page a while, then goes: its pings; events in time
+        order (pings are made when their page view ends, after the page's other events)."""
+        self._advance(5, 60)
+        self.send_page_pings()
+        self.events.sort(key=lambda timed: timed[0])
+
+    def crawl(self) -> None:
+        """A crawler: pages and product pages, never a cart."""
+        self.page_view("/", "Home")
+        for _ in range(1 + _small_count(self.rng, mean_extra=3)):
+            self._advance(1, 5)
+            if self.rng.random() < 0.5:
+                self._category_page(self.rng.choice(CATEGORIES))
+            else:
+                self._product_page(_pick_product(self.rng))
 
     def walk(self) -> None:
         """Landing page, some browsing, then the funnel with its drop-off."""
@@ -377,6 +619,8 @@ class _Session:
         cart = self._fill_cart(viewed)
         if not cart or rng.random() >= P_CHECKOUT:
             return
+        if self.client.user_id and not self.logged_in and rng.random() < P_LOG_IN_AT_CHECKOUT:
+            self.logged_in = True  # from here on, the events carry the user_id
         self._advance(10, 120)
         self.page_view("/cart", "Your cart")
         self._advance(10, 90)
@@ -442,7 +686,7 @@ def _uuid(rng: Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128) ^ mask, version=4)
 
 
-def _weighted_choice(rng: Random, options: Iterable[tuple[str, float]]) -> str:
+def _weighted_choice(rng: Random, options: Iterable[tuple[_Choice, float]]) -> _Choice:
     values, weights = zip(*options, strict=True)
     return rng.choices(values, weights=weights)[0]
 
@@ -513,7 +757,9 @@ def generate_requests(
         new_clients: list[_Client] = []
         remaining = budget
         while remaining > 0:
-            if known_clients and rng.random() < P_RETURNING_CLIENT:
+            if rng.random() < P_BOT_SESSION:
+                client = _new_bot(rng)  # crawlers come back as new clients: no cookies
+            elif known_clients and rng.random() < P_RETURNING_CLIENT:
                 client = rng.choice(known_clients)
             else:
                 client = _new_client(rng)
@@ -522,7 +768,11 @@ def generate_requests(
             skewed = rng.random() < skew_rate
             skew = timedelta(hours=rng.uniform(2, 6)) if skewed else timedelta(0)
             session = _Session(rng, client, f"s-{_uuid(rng).hex}", session_start, skew)
-            session.walk()
+            if client.is_bot:
+                session.crawl()
+            else:
+                session.walk()
+            session.leave()
             client.sessions += 1
             timed_events = session.events[:remaining]
             remaining -= len(timed_events)
@@ -536,12 +786,26 @@ def generate_requests(
 
 def _new_client(rng: Random) -> _Client:
     has_account = rng.random() < P_CLIENT_HAS_ACCOUNT
+    devices, weights = zip(*DEVICES, strict=True)
+    device = rng.choices(devices, weights=weights)[0]
     return _Client(
         client_id=f"c-{_uuid(rng).hex}",
         user_id=f"u-{rng.randrange(10**7):07d}" if has_account else None,
         source_ip=_random_ip(rng),
-        user_agent=rng.choice(USER_AGENTS),
+        user_agent=device.user_agent,
         offset=rng.choice(CLIENT_OFFSETS),
+        device=device,
+        language=_weighted_choice(rng, LANGUAGES),
+    )
+
+
+def _new_bot(rng: Random) -> _Client:
+    return _Client(
+        client_id=f"c-{_uuid(rng).hex}",
+        user_id=None,
+        source_ip=_random_ip(rng),
+        user_agent=rng.choice(BOT_USER_AGENTS),
+        offset=timedelta(0),
     )
 
 

@@ -68,6 +68,7 @@ from extract_load.lines import (
 from extract_load.listing import ObjectRef, Window, choose_window, list_objects, not_in_manifest
 from extract_load.partitions import DayPartitions
 from extract_load.schema import ADD_TO_LOAD_RUN_SQL, ensure_schema
+from extract_load.user_agents import parse_new_user_agents
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -522,9 +523,12 @@ def _claim(conn: connection, refs: list[ObjectRef], load_id: str) -> set[str]:
 def _finish(
     conn: connection, results: list[ObjectResult], rejects: _RejectSpool, load_id: str
 ) -> None:
-    """Write the rejects, the manifest counts and the run's totals."""
+    """Write the rejects, parse the new lines' new user agents, write the manifest counts
+    and the run's totals."""
     with conn.cursor() as cursor:
         rejects.copy_into_table(cursor)
+        # before commit, so dbt never reads a line whose user agent is not parsed yet
+        parse_new_user_agents(cursor)
         execute_values(
             cursor,
             "update staging.load_manifest as manifest"

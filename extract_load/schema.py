@@ -10,6 +10,7 @@ from psycopg2.extensions import connection, cursor
 
 from clickstream.errors import TerminalError
 from extract_load.partitions import PARTITION_LOCK_KEY, create_day_partition
+from extract_load.user_agents import parse_missing_user_agents
 
 SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 
@@ -42,12 +43,18 @@ def ensure_schema(conn: connection, on_step: Callable[[str], None] | None = None
         cur.execute("select to_regclass('staging.load_runs') is null")
         row = cur.fetchone()
         load_runs_is_new = bool(row and row[0])
+        cur.execute("select to_regclass('staging.user_agents') is null")
+        row = cur.fetchone()
+        user_agents_is_new = bool(row and row[0])
         legacy = _set_aside_unpartitioned_raw_events(cur)
         cur.execute(SCHEMA_SQL.read_text())
         if legacy:
             _migrate_raw_events(cur, on_step or (lambda step: None))
         if load_runs_is_new:
             rebuild_load_runs(cur)
+        if user_agents_is_new:
+            # a warehouse loaded before the table existed: its agents, parsed once
+            parse_missing_user_agents(cur)
         cur.execute("select (now() at time zone 'UTC')::date")
         (today,) = cur.fetchone()  # type: ignore[misc]
         for day in (today, today + timedelta(days=1)):

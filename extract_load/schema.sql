@@ -63,3 +63,21 @@ create table if not exists staging.load_runs (
     lines_rejected bigint not null
 );
 create index if not exists load_runs_loaded_at_idx on staging.load_runs (loaded_at);
+
+-- One row per distinct user agent of the raw lines (ingest.user_agent), parsed by the loader
+-- in Python (extract_load/user_agents.py) in the same transaction as the lines that brought
+-- it: dbt reads device class, browser, OS and bot flag from here (clickstream_events).
+create table if not exists staging.user_agents (
+    user_agent text primary key,
+    device_class text not null
+        check (device_class in ('desktop', 'mobile', 'tablet', 'bot', 'other')),
+    browser_family text,
+    browser_version text,
+    os_family text,
+    os_version text,
+    is_bot boolean not null,
+    bot_name text,
+    parser_version text not null,
+    parsed_at timestamptz not null default now(),
+    check (is_bot = (bot_name is not null))
+);

@@ -31,6 +31,20 @@
  *   client id and session, and nothing is sent after it;
  * - clickstream.consentState() says "granted", "denied" or null (not asked yet: show the
  *   banner). Without data-consent the tracker behaves as it always did: no consent_state.
+ *
+ * Acquisition and engagement (issue 11; every field optional in contract v1):
+ * - utm_source/medium/campaign/term/content and gclid/fbclid/msclkid of the landing URL are
+ *   kept in sessionStorage for the session and re-sent on every event (page.utm,
+ *   page.click_ids); a new landing URL with any of them replaces them;
+ * - context.browser: language, screen and viewport size;
+ * - page.page_view_id: one id per page view, carried by the page_view and every later event
+ *   of the page;
+ * - page_ping: every data-ping-seconds (default 15; 0 turns pings off) while the page is
+ *   engaged (visible, focused, and the visitor active in the last data-activity-seconds,
+ *   default 30: a mouse move, key, scroll or touch), as Snowplow's activity tracking does;
+ *   context.ping carries the engaged seconds since the previous ping and the deepest scroll
+ *   so far (percent). A ping is sent only for an interval with engaged time.
+ * Consent mode applies to all of it: nothing is read into storage or sent before consent.
  * Delivery is at least once: an event sent while the page unloads may be sent again by the
  * next page; the warehouse keeps one row per event_id.
  */
@@ -52,14 +66,27 @@
   var EVENT_NAMES = ["page_view", "product_view", "add_to_cart", "remove_from_cart", "checkout", "purchase"];
   var CONSENT_EVENT = "consent_update";
   var CONSENT_STATES = ["granted", "denied"];
+  var PING_EVENT = "page_ping";
+  var MAX_ATTRIBUTION = 256; // contract: utm values and click ids
+  var UTM_FIELDS = ["source", "medium", "campaign", "term", "content"];
+  var CLICK_IDS = ["gclid", "fbclid", "msclkid"];
+  var TICK_MS = 1000; // how often engagement is measured
 
   var script = document.currentScript;
   var config = {
     endpoint: (script && script.getAttribute("data-endpoint")) || "/clickstream",
     autoPageView: !script || script.getAttribute("data-auto-page-view") !== "false",
     debug: !!(script && script.getAttribute("data-debug") === "true"),
-    consentRequired: !!(script && script.getAttribute("data-consent") === "required")
+    consentRequired: !!(script && script.getAttribute("data-consent") === "required"),
+    pingSeconds: numberAttribute("data-ping-seconds", 15),
+    activitySeconds: numberAttribute("data-activity-seconds", 30)
   };
+
+  function numberAttribute(name, fallback) {
+    var text = script && script.getAttribute(name);
+    var value = text === null || text === undefined || text === "" ? NaN : Number(text);
+    return isFinite(value) && value >= 0 ? value : fallback;
+  }
 
   // ------------------------------------------------------------------ storage
 
@@ -176,13 +203,100 @@
 
   // ------------------------------------------------------------------ events
 
-  function pageContext() {
+  // ------------------------------------------------------------------ attribution
+
+  function sessionLoad(name) {
+    try {
+      var text = window.sessionStorage.getItem(KEY_PREFIX + name);
+      return text === null ? null : JSON.parse(text);
+    } catch (error) {
+      return null;
+    }
+  }
+  function sessionSave(name, value) {
+    try {
+      window.sessionStorage.setItem(KEY_PREFIX + name, JSON.stringify(value));
+    } catch (error) {
+      // Storage unavailable: this page's events still carry the landing URL's values.
+    }
+  }
+
+  // {utm: {...}, click_ids: {...}} of the landing URL's parameters present, or null.
+  function landingAttribution() {
+    var found = null;
+    var params;
+    try {
+      params = new window.URLSearchParams(window.location.search);
+    } catch (error) {
+      return null;
+    }
+    UTM_FIELDS.forEach(function (name) {
+      var value = params.get("utm_" + name);
+      if (value) {
+        found = found || { utm: {}, click_ids: {} };
+        found.utm[name] = cut(value, MAX_ATTRIBUTION);
+      }
+    });
+    CLICK_IDS.forEach(function (name) {
+      var value = params.get(name);
+      if (value) {
+        found = found || { utm: {}, click_ids: {} };
+        found.click_ids[name] = cut(value, MAX_ATTRIBUTION);
+      }
+    });
+    return found;
+  }
+
+  // The session's attribution: the landing URL's, kept in sessionStorage for this session.
+  function attribution(sessionId) {
+    var landing = landingAttribution();
+    if (landing) {
+      landing.session_id = sessionId;
+      sessionSave("attribution", landing);
+      return landing;
+    }
+    var kept = sessionLoad("attribution");
+    return kept && kept.session_id === sessionId ? kept : null;
+  }
+
+  function integerBetween(value, low, high) {
+    var number = Math.round(Number(value));
+    return isFinite(number) ? Math.min(Math.max(number, low), high) : null;
+  }
+
+  function browserContext() {
+    var screen = window.screen || {};
     return {
+      language: cut(window.navigator && window.navigator.language, 35),
+      screen_width: integerBetween(screen.width, 0, 100000),
+      screen_height: integerBetween(screen.height, 0, 100000),
+      viewport_width: integerBetween(window.innerWidth, 0, 100000),
+      viewport_height: integerBetween(window.innerHeight, 0, 100000)
+    };
+  }
+
+  // ------------------------------------------------------------------ page views
+
+  var pageViewId = null; // the page view in progress
+  var pageViewSent = false; // whether its page_view went out (a later one starts a new id)
+
+  function currentPageViewId() {
+    if (!pageViewId) pageViewId = uuid();
+    return pageViewId;
+  }
+
+  function pageContext(sessionId) {
+    var page = {
       url: cut(window.location.href, MAX_TEXT),
       path: cut(window.location.pathname, MAX_TEXT),
       title: cut(document.title, MAX_TEXT),
-      referrer: cut(document.referrer, MAX_TEXT)
+      referrer: cut(document.referrer, MAX_TEXT),
+      page_view_id: currentPageViewId()
     };
+    var kept = attribution(sessionId);
+    if (kept && Object.keys(kept.utm).length) page.utm = kept.utm;
+    if (kept && Object.keys(kept.click_ids).length) page.click_ids = kept.click_ids;
+    return page;
   }
 
   function productContext(product) {
@@ -199,7 +313,7 @@
     return result;
   }
 
-  function buildEvent(eventName, product, order, state) {
+  function buildEvent(eventName, product, order, state, ping) {
     var now = new Date();
     var session = touchSession(now.getTime());
     var event = {
@@ -212,13 +326,14 @@
       user_login_state: user.user_id ? "logged_in" : "guest",
       identity_source: user.user_id ? user.identity_source : null,
       is_first_visit: load("first_session_id") === session.id,
-      page: pageContext()
+      page: pageContext(session.id)
     };
     if (config.consentRequired) event.consent_state = state || consentState;
-    var context = {};
+    var context = { browser: browserContext() };
     if (product) context.product = productContext(product);
     if (order) context.order = { order_id: cut(order.order_id, MAX_ID), currency: order.currency || null };
-    if (product || order) event.context = context;
+    if (ping) context.ping = ping;
+    event.context = context;
     return event;
   }
 
@@ -421,11 +536,75 @@
       log("clickstream: no consent, dropped", eventName);
       return null;
     }
+    if (eventName === "page_view") {
+      if (pageViewSent) pageViewId = uuid(); // another page view on this page (a SPA)
+      pageViewSent = true;
+      startEngagement();
+    }
     var event = buildEvent(eventName, product || null, order || null);
     enqueue(event);
     log("clickstream: queued", event);
     return event.event_id;
   }
+
+  // ------------------------------------------------------------------ page pings
+
+  var engagedMs = 0; // engaged time since the previous ping of this page view
+  var lastActivityAt = Date.now();
+  var lastTickAt = Date.now();
+  var lastPingAt = Date.now();
+  var maxScrollDepth = 0;
+  var engagementTimer = null;
+
+  function scrollDepth() {
+    var root = document.documentElement || {};
+    var body = document.body || {};
+    var height = Math.max(root.scrollHeight || 0, body.scrollHeight || 0);
+    if (!height) return 0;
+    var seen = (window.pageYOffset || root.scrollTop || 0) + (window.innerHeight || 0);
+    return integerBetween(seen / height * 100, 0, 100);
+  }
+
+  function isEngaged(now) {
+    var visible = document.visibilityState === undefined || document.visibilityState === "visible";
+    var focused = typeof document.hasFocus !== "function" || document.hasFocus();
+    return visible && focused && now - lastActivityAt <= config.activitySeconds * 1000;
+  }
+
+  function tick() {
+    var now = Date.now();
+    var elapsed = Math.min(now - lastTickAt, TICK_MS * 2); // a sleeping laptop is not engaged
+    if (isEngaged(now)) engagedMs += elapsed;
+    lastTickAt = now;
+    maxScrollDepth = Math.max(maxScrollDepth, scrollDepth());
+    if (config.pingSeconds > 0 && now - lastPingAt >= config.pingSeconds * 1000) {
+      lastPingAt = now;
+      sendPing();
+    }
+  }
+
+  function sendPing() {
+    if (engagedMs <= 0 || !pageViewSent || !mayTrack()) return;
+    var ping = {
+      engaged_seconds: Math.round(engagedMs / 100) / 10,
+      max_scroll_depth_pct: maxScrollDepth
+    };
+    engagedMs = 0;
+    enqueue(buildEvent(PING_EVENT, null, null, null, ping));
+  }
+
+  // A new page view: its engagement starts from nothing.
+  function startEngagement() {
+    var now = Date.now();
+    engagedMs = 0;
+    lastActivityAt = lastTickAt = lastPingAt = now;
+    maxScrollDepth = scrollDepth();
+    if (engagementTimer === null) engagementTimer = window.setInterval(tick, TICK_MS);
+  }
+
+  ["mousemove", "mousedown", "keydown", "scroll", "touchstart", "wheel"].forEach(function (name) {
+    window.addEventListener(name, function () { lastActivityAt = Date.now(); }, { passive: true });
+  });
 
   function setUser(userId, identitySource) {
     user = {

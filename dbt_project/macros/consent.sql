@@ -27,12 +27,40 @@
 {%- endmacro %}
 
 {#
+    Issue 11: `page_ping` (engagement, not activity) and bot traffic (is_bot, from the
+    parsed user agent) are kept in clickstream_events but counted by no mart but the ones made
+    for them (fct_page_views reads pings, fct_bot_traffic_daily reads bots).
+
     The condition an event of clickstream_events (as `relation`, when the query names it) must
     meet to count in the marts.
 #}
 {% macro counted_in_marts(relation=none) -%}
     {%- set prefix = relation ~ '.' if relation else '' -%}
-    {{ prefix }}event_name <> 'consent_update'
+    {{ prefix }}event_name not in ('consent_update', 'page_ping')
+    and not coalesce({{ prefix }}is_bot, false)
+    {%- if consented_data_only() %}
+        and {{ prefix }}consent_state is distinct from 'denied'
+    {%- endif %}
+{%- endmacro %}
+
+{#
+    The page pings the engagement measures read (fct_page_views, fct_sessions.engaged_seconds):
+    the same rules as counted_in_marts() but for the event name.
+#}
+{% macro counted_pings(relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    {{ prefix }}event_name = 'page_ping'
+    and not coalesce({{ prefix }}is_bot, false)
+    {%- if consented_data_only() %}
+        and {{ prefix }}consent_state is distinct from 'denied'
+    {%- endif %}
+{%- endmacro %}
+
+{# The bot events fct_bot_traffic_daily counts: any but consent_update, by the same consent rule. #}
+{% macro counted_bot_events(relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    {{ prefix }}is_bot
+    and {{ prefix }}event_name <> 'consent_update'
     {%- if consented_data_only() %}
         and {{ prefix }}consent_state is distinct from 'denied'
     {%- endif %}

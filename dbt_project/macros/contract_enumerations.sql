@@ -4,7 +4,7 @@
 #}
 {% macro accepted_event_names() -%}
     {{ return(['page_view', 'product_view', 'add_to_cart', 'remove_from_cart', 'checkout',
-               'purchase', 'consent_update']) }}
+               'purchase', 'consent_update', 'page_ping']) }}
 {%- endmacro %}
 
 {% macro accepted_login_states() -%}

@@ -103,12 +103,16 @@ def lambda_packages() -> tuple[LambdaPackage, ...]:
                 "extract_load.loader",
                 "extract_load.partitions",
                 "extract_load.schema",
+                "extract_load.user_agents",
                 "lambdas",
                 "lambdas.etl",
                 "lambdas.etl.handler",
             ),
             data_files=("extract_load/schema.sql",),
-            wheels=(f"psycopg2-binary=={version('psycopg2-binary')}",),
+            wheels=tuple(
+                f"{name}=={version(name)}"
+                for name in ("psycopg2-binary", "ua-parser", "ua-parser-builtins", "crawlerdetect")
+            ),
         ),
     )
 
@@ -180,14 +184,24 @@ def pip_download(requirements: list[str], dest: Path, platforms: Iterable[str]) 
         raise PackagingError(f"pip download {' '.join(requirements)} failed:\n{result.stderr}")
 
 
+def _lambda_wheels(cache: Path, stem: str, wanted: str) -> list[Path]:
+    """The cached wheels of `stem` at `wanted` that run on Lambda: built for manylinux2014
+    x86_64, or pure Python (`none-any`)."""
+    return sorted(
+        wheel
+        for pattern in ("*manylinux2014_x86_64*", "*-none-any")
+        for wheel in cache.glob(f"{stem}-{wanted}-{pattern}.whl")
+    )
+
+
 def cached_wheel(requirement: str, cache: Path) -> Path:
     """The Lambda-platform wheel for `name==version`, downloaded once into `cache`."""
     name, _, wanted = requirement.partition("==")
     stem = name.replace("-", "_")
-    matches = sorted(cache.glob(f"{stem}-{wanted}-*manylinux2014_x86_64*.whl"))
+    matches = _lambda_wheels(cache, stem, wanted)
     if not matches:
         pip_download([requirement, "--no-deps"], cache, LAMBDA_PLATFORMS)
-        matches = sorted(cache.glob(f"{stem}-{wanted}-*manylinux2014_x86_64*.whl"))
+        matches = _lambda_wheels(cache, stem, wanted)
     if not matches:
         raise PackagingError(f"no manylinux2014 x86_64 wheel of {requirement} in {cache}")
     return matches[-1]

@@ -316,3 +316,97 @@ def test_declining_at_once_sends_nothing_at_all(raw_bucket: str) -> None:
         assert page.evaluate(TRACKER_STORAGE) == ["clickstream.consent"]
         assert posted == []
     assert raw_lines(raw_bucket) == []
+
+
+# ------------------------------------------------------------- acquisition (issue 11)
+
+# A person's browser, not a headless one: crawlerdetect (rightly) calls HeadlessChrome a bot,
+# and the marts leave bots out.
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/130.0.0.0 Safari/537.36"
+)
+LANDING_QUERY = "?utm_source=google&utm_medium=cpc&utm_campaign=spring-laptops&gclid=e2e-click"
+FAST_PINGS = 'data-endpoint="/clickstream" data-ping-seconds="1"'
+
+
+def ping_every_second(page: Page) -> None:
+    """Serve the shop's pages with a 1-second ping interval (the default is 15 s)."""
+
+    def with_fast_pings(route: Any) -> None:
+        response = route.fetch()
+        if "text/html" not in response.headers.get("content-type", ""):
+            route.fulfill(response=response)
+            return
+        route.fulfill(
+            response=response,
+            body=response.text().replace('data-endpoint="/clickstream"', FAST_PINGS),
+        )
+
+    page.route("**/shop/**", with_fast_pings)
+
+
+def test_a_utm_tagged_landing_lands_with_its_channel_and_pings(
+    raw_bucket: str, warehouse_db: str, tmp_path: Path
+) -> None:
+    """A paid-search landing: every event of the session carries the landing URL's UTM and
+    gclid (kept in sessionStorage across pages), page views have ids and send pings while
+    engaged; in the warehouse the session is Paid Search with that campaign, and its pings
+    give its page views engaged time."""
+    settings = IngestSettings(raw_bucket=raw_bucket, raw_prefix="events/")
+    with running_server(settings=settings) as server, chromium() as browser:
+        page = browser.new_context(user_agent=DESKTOP_CHROME).new_page()
+        ping_every_second(page)
+        page.goto(f"{server.url}/shop/index.html{LANDING_QUERY}")
+        page.wait_for_selector("body[data-ready=true]")
+        for _ in range(4):  # an engaged visitor: active, the page visible and focused
+            page.mouse.move(100, 100)
+            page.wait_for_timeout(600)
+            page.mouse.move(200, 200)
+            page.wait_for_timeout(600)
+        page.click(f"[data-product-id={PRODUCT_ID}] a")  # a second page: no UTM in its URL
+        page.wait_for_selector("#add-to-cart")
+        page.click("#add-to-cart")
+        page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
+        session_id = page.evaluate("clickstream.sessionId()")
+    events = {line["event_id"]: line for line in raw_lines(raw_bucket)}.values()
+    assert {event["session_id"] for event in events} == {session_id}
+    assert all(
+        event["page"]["utm"] == {"source": "google", "medium": "cpc", "campaign": "spring-laptops"}
+        and event["page"]["click_ids"] == {"gclid": "e2e-click"}
+        for event in events
+    )
+    views = [event for event in events if event["event_name"] == "page_view"]
+    pings = [event for event in events if event["event_name"] == "page_ping"]
+    assert len({view["page"]["page_view_id"] for view in views}) == 2
+    assert pings
+    assert {ping["page"]["page_view_id"] for ping in pings} <= {
+        view["page"]["page_view_id"] for view in views
+    }
+    assert all(ping["context"]["ping"]["engaged_seconds"] > 0 for ping in pings)
+    assert all(event["context"]["browser"]["viewport_width"] > 0 for event in events)
+
+    _run([sys.executable, "-m", "extract_load", "load"])
+    run_dbt(
+        "build", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        quiet=True,
+    )  # fmt: skip
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "select channel, utm_source, utm_medium, utm_campaign, device_class, engaged_seconds"
+            " from public.fct_sessions where session_id = %s",
+            (session_id,),
+        )
+        session = cursor.fetchone()
+        cursor.execute(
+            "select sum(page_pings), sum(engaged_seconds) from public.fct_page_views"
+            " where session_id = %s",
+            (session_id,),
+        )
+        page_pings, engaged = cursor.fetchone()  # type: ignore[misc]
+    conn.close()
+    assert session is not None
+    assert session[:5] == ("Paid Search", "google", "cpc", "spring-laptops", "desktop")
+    assert session[5] > 0
+    assert page_pings == len(pings)
+    assert engaged == session[5]

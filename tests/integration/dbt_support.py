@@ -20,7 +20,8 @@ import psycopg2
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from clickstream.config import PROJECT_ROOT
-from clickstream.contract import CONSENT_EVENT, EVENT_NAMES, validate_event
+from clickstream.contract import CONSENT_EVENT, EVENT_NAMES, PING_EVENT, validate_event
+from extract_load.user_agents import MAX_USER_AGENT_LENGTH, parse_user_agent
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 DBT_PROFILES = PROJECT_ROOT / "profiles"
@@ -41,6 +42,9 @@ MARTS = (
     "dim_users",
     "fct_retention_weekly",
     "fct_users_daily",
+    "fct_page_views",
+    "fct_traffic_daily",
+    "fct_bot_traffic_daily",
 )
 
 
@@ -185,6 +189,13 @@ class Event:
     received_at: datetime
     s3_key: str
     line_number: int
+    page_view_id: str | None = None
+    utm: dict[str, Any] | None = None
+    click_ids: dict[str, Any] | None = None
+    ping: dict[str, Any] | None = None
+    user_agent: str | None = None
+    page_url: str | None = None
+    page_title: str | None = None
 
     @property
     def event_date(self) -> date:
@@ -226,6 +237,13 @@ def to_event(line: RawLine) -> Event:
         received_at=parse_timestamp(payload["ingest"]["received_at"]),  # type: ignore[arg-type]
         s3_key=line.s3_key,
         line_number=line.line_number,
+        page_view_id=page.get("page_view_id"),
+        utm=page.get("utm") or {},
+        click_ids=page.get("click_ids") or {},
+        ping=context.get("ping") or {},
+        user_agent=payload["ingest"].get("user_agent"),
+        page_url=page.get("url"),
+        page_title=page.get("title"),
     )
 
 
@@ -251,14 +269,40 @@ def expected_events(lines: Iterable[RawLine]) -> Expected:
     return Expected(list(first.values()), invalid, len(valid) - len(first))
 
 
+@functools.cache
+def is_bot(user_agent: str | None) -> bool:
+    """The loader's verdict on a user agent (extract_load/user_agents.py: the library is the
+    reference; what is tested here is that the warehouse applies it)."""
+    if user_agent is None or len(user_agent) > MAX_USER_AGENT_LENGTH:
+        return False
+    return parse_user_agent(user_agent).is_bot
+
+
+def _consented(event: Event, consented_data_only: bool) -> bool:
+    return not (consented_data_only and event.consent_state == "denied")
+
+
 def counted_in_marts(events: Iterable[Event], consented_data_only: bool = False) -> list[Event]:
-    """The events the marts count (dbt_project/macros/consent.sql): never a consent_update;
-    with var consented_data_only, no event whose consent_state is 'denied' either."""
+    """The events the marts count (dbt_project/macros/consent.sql): never a consent_update,
+    a page_ping or a bot's; with var consented_data_only, no event whose consent_state is
+    'denied' either."""
     return [
         event
         for event in events
-        if event.event_name != CONSENT_EVENT
-        and not (consented_data_only and event.consent_state == "denied")
+        if event.event_name not in (CONSENT_EVENT, PING_EVENT)
+        and not is_bot(event.user_agent)
+        and _consented(event, consented_data_only)
+    ]
+
+
+def counted_pings(events: Iterable[Event], consented_data_only: bool = False) -> list[Event]:
+    """The page pings the engagement measures read: a person's (not a bot's)."""
+    return [
+        event
+        for event in events
+        if event.event_name == PING_EVENT
+        and not is_bot(event.user_agent)
+        and _consented(event, consented_data_only)
     ]
 
 
@@ -271,7 +315,9 @@ def expected_sessions(
     sessions = {}
     for session_id, session_events in by_session.items():
         ordered = sorted(session_events, key=lambda e: (e.event_timestamp, e.event_id))
-        counts = dict.fromkeys((name for name in EVENT_NAMES if name != CONSENT_EVENT), 0)
+        counts = dict.fromkeys(
+            (name for name in EVENT_NAMES if name not in (CONSENT_EVENT, PING_EVENT)), 0
+        )
         for event in ordered:
             counts[event.event_name] += 1
         users = [event.user_id for event in ordered if event.user_id is not None]

@@ -27,6 +27,13 @@ from clickstream.storage import s3_client
 from devtools.marts_summary import summarise_marts
 from devtools.traffic import Request, generate_requests, write_requests_to_s3
 from extract_load.loader import load_new_objects
+from tests.integration.acquisition_support import (
+    TRAFFIC_DIMENSIONS,
+    expected_bot_traffic,
+    expected_page_views,
+    expected_session_acquisition,
+    expected_traffic,
+)
 from tests.integration.dbt_support import (
     MARTS,
     Expected,
@@ -103,6 +110,7 @@ def _bad_lines() -> list[dict[str, Any]]:
         ),
         _event("consent_update", at, "s-bad"),
         _event("page_view", at, "s-bad", consent_state="maybe"),
+        _event("page_ping", at, "s-bad"),
     ]  # fmt: skip
 
 
@@ -368,9 +376,10 @@ def test_each_invalid_line_is_kept_with_its_reason(built: Built) -> None:
         "context.order.currency: must be a three-letter ISO 4217 code",
         "user_login_state: must be one of logged_in, guest",
         "event_name: must be one of page_view, product_view, add_to_cart, remove_from_cart,"
-        " checkout, purchase, consent_update",
+        " checkout, purchase, consent_update, page_ping",
         "consent_state: is required for consent_update events",
         "consent_state: must be one of granted, denied",
+        "page.page_view_id: is required for page_ping events",
         "session_id: must be a string",
         "event_timestamp: more than 1 hour after ingest.received_at",
     ):
@@ -616,3 +625,59 @@ def test_every_model_and_column_is_described(built: Built) -> None:
         }  # fmt: skip
         documented = set(manifest["nodes"][f"model.clickstream.{relation}"]["columns"])
         assert built_columns == documented, relation
+
+
+# ------------------------------------------------------------- acquisition (issue 11)
+
+
+def test_session_acquisition_columns_match_python(built: Built) -> None:
+    expected = expected_session_acquisition(built.expected.events)
+    columns = list(next(iter(expected.values())))
+    rows = query(f"select session_id, {', '.join(columns)} from public.fct_sessions")
+    actual = {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows}
+    assert actual.keys() == expected.keys()
+    for session_id, session in expected.items():
+        assert actual[session_id] == session, session_id
+    channels = {session["channel"] for session in expected.values()}
+    assert {"Direct", "Organic Search", "Paid Search", "Social", "Email"} <= channels
+
+
+def test_page_views_match_python(built: Built) -> None:
+    expected = expected_page_views(built.expected.events)
+    columns = list(next(iter(expected.values())))
+    rows = query(f"select page_view_id, {', '.join(columns)} from public.fct_page_views")
+    actual = {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows}
+    assert actual.keys() == expected.keys()
+    for page_view_id, page_view in expected.items():
+        assert actual[page_view_id] == page_view, page_view_id
+    assert any(view["page_pings"] > 0 for view in expected.values())
+
+
+def test_traffic_daily_matches_python(built: Built) -> None:
+    expected = expected_traffic(
+        expected_sessions(built.expected.events),
+        expected_session_acquisition(built.expected.events),
+    )
+    measures = list(next(iter(expected.values())))
+    keys = ["session_date", *TRAFFIC_DIMENSIONS]
+    rows = query(f"select {', '.join(keys + measures)} from public.fct_traffic_daily")
+    actual = {
+        tuple(row[: len(keys)]): dict(zip(measures, row[len(keys) :], strict=True)) for row in rows
+    }
+    assert actual == expected
+
+
+def test_bot_traffic_matches_python_and_bots_count_nowhere_else(built: Built) -> None:
+    expected = expected_bot_traffic(built.expected.events)
+    assert expected, "the generator makes a few bot sessions"
+    rows = query("select event_date, bot_name, events, sessions from public.fct_bot_traffic_daily")
+    actual = {
+        (day, name): {"events": events, "sessions": sessions}
+        for day, name, events, sessions in rows
+    }
+    assert actual == expected
+    leaked = query(
+        "select count(*) from public.fct_sessions where session_id in"
+        " (select session_id from public.clickstream_events where is_bot)"
+    )
+    assert leaked == [(0,)]

@@ -31,6 +31,7 @@ def valid_event(**changes: Any) -> dict[str, Any]:
             "path": "/p/x",
             "title": "X",
             "referrer": "",
+            "page_view_id": "pv-1",
         },
         "context": {
             "product": {
@@ -62,7 +63,7 @@ def test_a_complete_event_is_valid() -> None:
 
 @pytest.mark.parametrize("name", EVENT_NAMES)
 def test_every_event_name_is_accepted(name: str) -> None:
-    # consent_update needs a consent_state; any event may carry one
+    # consent_update needs a consent_state, page_ping a page_view_id; any event may carry them
     assert validate_event(valid_event(event_name=name, consent_state="granted")) == []
 
 
@@ -161,10 +162,10 @@ def test_event_timestamp_accepts_rfc3339(value: str) -> None:
     assert validate_event(valid_event(event_timestamp=value)) == []
 
 
-def test_event_name_must_be_one_of_the_seven() -> None:
+def test_event_name_must_be_one_of_the_eight() -> None:
     assert validate_event(valid_event(event_name="click")) == [
         "event_name: must be one of page_view, product_view, add_to_cart, remove_from_cart, "
-        'checkout, purchase, consent_update (got "click")'
+        'checkout, purchase, consent_update, page_ping (got "click")'
     ]
     assert validate_event(valid_event(event_name=["page_view"]))[0].startswith(
         "event_name: must be one of"
@@ -393,3 +394,89 @@ def test_bad_envelopes(body: Any, status: int, message: str) -> None:
 
 def test_500_events_is_still_one_request() -> None:
     assert len(events_of({"events": [{}] * MAX_EVENTS_PER_REQUEST})) == MAX_EVENTS_PER_REQUEST
+
+
+# ------------------------------------------------------------- acquisition and engagement
+
+
+def acquisition_event(**changes: Any) -> dict[str, Any]:
+    event = valid_event(event_name="page_ping")
+    event["page"]["utm"] = {
+        "source": "google",
+        "medium": "cpc",
+        "campaign": "spring",
+        "term": "laptop",
+        "content": "ad-1",
+    }
+    event["page"]["click_ids"] = {"gclid": "abc", "fbclid": None, "msclkid": None}
+    event["context"] = {
+        "browser": {
+            "language": "en-GB",
+            "screen_width": 1920,
+            "screen_height": 1080,
+            "viewport_width": 1280,
+            "viewport_height": 720,
+        },
+        "ping": {"engaged_seconds": 12.5, "max_scroll_depth_pct": 40},
+    }
+    event.update(changes)
+    return event
+
+
+def test_an_event_with_every_acquisition_field_is_valid() -> None:
+    assert validate_event(acquisition_event()) == []
+
+
+def test_a_page_ping_needs_a_page_view_id() -> None:
+    event = acquisition_event()
+    del event["page"]["page_view_id"]
+    assert validate_event(event) == ["page.page_view_id: is required for page_ping events"]
+    assert validate_event(acquisition_event(page=None)) == [
+        "page.page_view_id: is required for page_ping events"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "message"),
+    [
+        ("utm", "source", 7, "page.utm.source: must be a string"),
+        ("utm", "campaign", "x" * 257, "page.utm.campaign: must be at most 256 characters"),
+        ("click_ids", "gclid", ["a"], "page.click_ids.gclid: must be a string"),
+    ],
+)
+def test_bad_attribution_fields_are_named(
+    section: str, field: str, value: Any, message: str
+) -> None:
+    event = acquisition_event()
+    event["page"][section][field] = value
+    (error,) = validate_event(event)
+    assert error.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "message"),
+    [
+        ("browser", "language", "x" * 36, "context.browser.language: must be at most 35"),
+        ("browser", "screen_width", -1, "context.browser.screen_width: must be an integer"),
+        ("browser", "viewport_height", 1.5, "context.browser.viewport_height: must be an int"),
+        ("ping", "engaged_seconds", -2, "context.ping.engaged_seconds: must be a number"),
+        ("ping", "max_scroll_depth_pct", 101, "context.ping.max_scroll_depth_pct: must be an"),
+    ],
+)
+def test_bad_browser_and_ping_fields_are_named(
+    section: str, field: str, value: Any, message: str
+) -> None:
+    event = acquisition_event()
+    event["context"][section][field] = value
+    (error,) = validate_event(event)
+    assert error.startswith(message)
+
+
+def test_the_acquisition_objects_must_be_objects() -> None:
+    event = acquisition_event()
+    event["page"]["utm"] = "google"
+    event["context"]["ping"] = 3
+    assert validate_event(event) == [
+        'page.utm: must be an object (got "google")',
+        "context.ping: must be an object (got 3)",
+    ]

@@ -4,6 +4,7 @@ import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -129,7 +130,7 @@ def test_products_come_from_the_catalogue_with_their_fields(
         if name in {"checkout", "purchase"}:
             assert event["context"]["order"]["currency"] == "EUR"
             assert event["context"]["order"]["order_id"]
-        assert event["page"]["url"].endswith(event["page"]["path"])
+        assert urlsplit(event["page"]["url"]).path == event["page"]["path"]
 
 
 def test_requests_batch_one_session_received_after_their_events(
@@ -196,3 +197,76 @@ def test_cli_writes_the_raw_layout_to_a_directory(
         for r in generate_requests(50, 1, START, 2, retry_rate=0)
     }
     assert {str(f.relative_to(tmp_path)): f.read_bytes() for f in files} == expected
+
+
+# ------------------------------------------------------------- acquisition (issue 11)
+
+
+def _sessions(requests: list[Request]) -> dict[str, list[tuple[Request, dict]]]:
+    sessions: dict[str, list[tuple[Request, dict]]] = {}
+    for request in requests:
+        for event in request.events:
+            sessions.setdefault(event["session_id"], []).append((request, event))
+    return sessions
+
+
+def test_sessions_arrive_through_every_channel(week: tuple[list[Request], TrafficStats]) -> None:
+    landings = [events[0][1] for events in _sessions(week[0]).values()]
+    mediums = Counter((e["page"].get("utm") or {}).get("medium") for e in landings)
+    assert {"cpc", "social", "email", "affiliate", "display"} <= set(mediums)
+    referrers = Counter(urlsplit(e["page"]["referrer"]).hostname for e in landings)
+    assert {"www.google.com", "www.bing.com", "l.facebook.com", "t.co"} <= set(referrers)
+    assert 0.15 < referrers[None] / len(landings) < 0.5  # direct, email and display
+    paid = [e for e in landings if (e["page"].get("utm") or {}).get("medium") == "cpc"]
+    assert paid
+    assert all(e["page"]["click_ids"]["gclid"] for e in paid)
+    assert all("utm_medium=cpc" in e["page"]["url"] for e in paid)
+    assert any((e["page"].get("click_ids") or {}).get("fbclid") for e in landings)
+
+
+def test_utm_is_kept_for_the_whole_session(week: tuple[list[Request], TrafficStats]) -> None:
+    for events in _sessions(week[0]).values():
+        utms = {json.dumps(event["page"].get("utm"), sort_keys=True) for _, event in events}
+        assert len(utms) == 1
+
+
+def test_about_sixty_percent_mobile_and_a_few_bots_that_never_buy(
+    week: tuple[list[Request], TrafficStats],
+) -> None:
+    sessions = _sessions(week[0])
+    agents = {session_id: events[0][0].user_agent for session_id, events in sessions.items()}
+    bots = {session_id for session_id, agent in agents.items() if "bot" in agent.lower()}
+    assert 0.005 <= len(bots) / len(sessions) <= 0.02
+    people = [agent for session_id, agent in agents.items() if session_id not in bots]
+    mobile = sum("Mobile" in agent and "iPad" not in agent for agent in people)
+    assert 0.5 < mobile / len(people) < 0.7
+    for session_id in bots:
+        names = {event["event_name"] for _, event in sessions[session_id]}
+        assert names <= {"page_view", "product_view"}
+        assert all(
+            "context" not in e or "browser" not in e["context"] for _, e in sessions[session_id]
+        )
+
+
+def test_page_views_have_ids_and_pings(week: tuple[list[Request], TrafficStats]) -> None:
+    distinct = {e["event_id"]: e for e in _events(week[0])}.values()  # retries repeat events
+    events = [e for e in distinct if "page_view_id" in e["page"]]  # bots send none
+    views = [e["page"]["page_view_id"] for e in events if e["event_name"] == "page_view"]
+    assert len(views) == len(set(views))
+    assert None not in views
+    pings = [e for e in events if e["event_name"] == "page_ping"]
+    assert pings
+    assert all(validate_event(e) == [] for e in pings[:500])
+    assert {e["page"]["page_view_id"] for e in pings} <= set(views)
+    assert all(0 < e["context"]["ping"]["engaged_seconds"] <= 15 for e in pings)
+
+
+def test_some_guests_log_in_mid_session(week: tuple[list[Request], TrafficStats]) -> None:
+    switched = 0
+    for events in _sessions(week[0]).values():
+        ordered = sorted((e["event_timestamp"], e["event_id"], e["user_id"]) for _, e in events)
+        users = [user for _, _, user in ordered]
+        if users[0] is None and users[-1] is not None:
+            assert users.index(users[-1]) > 0
+            switched += 1
+    assert switched > 0

@@ -5,6 +5,7 @@
 {%- set max_id = 128 %}
 {%- set max_text = 2048 %}
 {%- set max_price = 1000000000 %}
+{%- set browser_sizes = ['screen_width', 'screen_height', 'viewport_width', 'viewport_height'] %}
 
 with raw_events as (
     select * from {{ ref('stg_clickstream__raw_events') }}
@@ -78,6 +79,36 @@ checked as (
                         column='order_id', nullable=true, max_length=max_id) }},
                     {{ contract_violation('context.order.currency', 'currency',
                         column='order_currency', nullable=true) }},
+                    {{ contract_violation('page.page_view_id', 'string', column='page_view_id',
+                        nullable=true, max_length=max_id) }},
+                    case
+                        when
+                            event_name = 'page_ping'
+                            and coalesce(page_page_view_id_json_type, 'null') = 'null'
+                            then 'page.page_view_id: is required for page_ping events'
+                    end,
+                    {{ contract_violation('page.utm', 'object', nullable=true) }},
+                    {{ contract_violation('page.click_ids', 'object', nullable=true) }},
+                    {%- for field in ['source', 'medium', 'campaign', 'term', 'content'] %}
+                    {{ contract_violation('page.utm.' ~ field, 'string', nullable=true,
+                        max_length=256) }},
+                    {%- endfor %}
+                    {%- for field in ['gclid', 'fbclid', 'msclkid'] %}
+                    {{ contract_violation('page.click_ids.' ~ field, 'string', nullable=true,
+                        max_length=256) }},
+                    {%- endfor %}
+                    {{ contract_violation('context.browser', 'object', nullable=true) }},
+                    {{ contract_violation('context.ping', 'object', nullable=true) }},
+                    {{ contract_violation('context.browser.language', 'string', nullable=true,
+                        max_length=35) }},
+                    {%- for field in browser_sizes %}
+                    {{ contract_violation('context.browser.' ~ field, 'integer', nullable=true,
+                        minimum=0, maximum=100000) }},
+                    {%- endfor %}
+                    {{ contract_violation('context.ping.engaged_seconds', 'number',
+                        nullable=true, minimum=0, maximum=86400) }},
+                    {{ contract_violation('context.ping.max_scroll_depth_pct', 'integer',
+                        nullable=true, minimum=0, maximum=100) }},
                     case
                         when received_at is null
                             then 'ingest.received_at: missing or not an RFC 3339 timestamp'
@@ -137,7 +168,24 @@ classified as (
         end as product_quantity,
         order_id,
         order_currency,
-        received_at
+        received_at,
+        user_agent,
+        page_view_id,
+        page_utm_source as utm_source,
+        page_utm_medium as utm_medium,
+        page_utm_campaign as utm_campaign,
+        page_utm_term as utm_term,
+        page_utm_content as utm_content,
+        page_click_ids_gclid as gclid,
+        page_click_ids_fbclid as fbclid,
+        page_click_ids_msclkid as msclkid,
+        context_browser_language as browser_language,
+        context_browser_screen_width as screen_width,
+        context_browser_screen_height as screen_height,
+        context_browser_viewport_width as viewport_width,
+        context_browser_viewport_height as viewport_height,
+        context_ping_engaged_seconds as ping_engaged_seconds,
+        context_ping_max_scroll_depth_pct as ping_max_scroll_depth_pct
     from checked
 )
 

@@ -58,7 +58,24 @@ with classified as (
         loaded_at,
         s3_key,
         line_number,
-        is_valid
+        is_valid,
+        page_view_id,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_term,
+        utm_content,
+        gclid,
+        fbclid,
+        msclkid,
+        browser_language,
+        screen_width,
+        screen_height,
+        viewport_width,
+        viewport_height,
+        ping_engaged_seconds,
+        ping_max_scroll_depth_pct,
+        user_agent
     from {{ ref('int_events_classified') }}
 ),
 
@@ -106,6 +123,27 @@ first_copies as (
     ),
 {% endif %}
 
+-- The loader parses every user agent it loads into staging.user_agents in the same
+-- transaction as the lines (extract_load/user_agents.py), so every line's agent is there.
+user_agents as (
+    select * from {{ source('clickstream', 'user_agents') }}
+),
+
+-- an event without a user agent (or one not parsed) is a person's on a device of unknown
+-- class: never a bot
+enriched as (
+    select
+        first_copies_not_kept_yet.*,
+        coalesce(user_agents.device_class, 'other') as device_class,
+        user_agents.browser_family,
+        user_agents.os_family,
+        coalesce(user_agents.is_bot, false) as is_bot,
+        user_agents.bot_name
+    from first_copies_not_kept_yet
+    left join user_agents
+        on first_copies_not_kept_yet.user_agent = user_agents.user_agent
+),
+
 final as (
     select
         event_id::text as event_id,
@@ -137,8 +175,31 @@ final as (
         s3_key::text as s3_key,
         line_number::integer as line_number,
         -- added with consent (issue 14.1): after the columns the table had before
-        consent_state::text as consent_state
-    from first_copies_not_kept_yet
+        consent_state::text as consent_state,
+        -- added with acquisition (issue 11): after the columns the table had before
+        page_view_id::text as page_view_id,
+        utm_source::text as utm_source,
+        utm_medium::text as utm_medium,
+        utm_campaign::text as utm_campaign,
+        utm_term::text as utm_term,
+        utm_content::text as utm_content,
+        gclid::text as gclid,
+        fbclid::text as fbclid,
+        msclkid::text as msclkid,
+        browser_language::text as browser_language,
+        screen_width::integer as screen_width,
+        screen_height::integer as screen_height,
+        viewport_width::integer as viewport_width,
+        viewport_height::integer as viewport_height,
+        ping_engaged_seconds::numeric(12, 3) as ping_engaged_seconds,
+        ping_max_scroll_depth_pct::integer as ping_max_scroll_depth_pct,
+        user_agent::text as user_agent,
+        device_class::text as device_class,
+        browser_family::text as browser_family,
+        os_family::text as os_family,
+        is_bot::boolean as is_bot,
+        bot_name::text as bot_name
+    from enriched
 )
 
 select * from final

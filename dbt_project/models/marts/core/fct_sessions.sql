@@ -6,7 +6,7 @@
         on_schema_change='fail',
         meta={
             'watermark_column': 'last_loaded_at',
-            'built_with_vars': ['consented_data_only'],
+            'built_with_vars': ['consented_data_only', 'reporting_currency'],
         },
         indexes=[
             {'columns': ['session_id'], 'unique': true},
@@ -17,16 +17,27 @@
 }}
 -- One row per session_id. Incremental runs recompute, from all their events, only the sessions
 -- that received events since the last run, so a late event updates its session.
--- Only the events the marts count (macros/consent.sql): never consent_update, and with var
--- consented_data_only no denied event; a session made of nothing else has no row.
+-- Only the events the marts count (macros/consent.sql): never consent_update, page_ping or a
+-- bot's, and with var consented_data_only no denied event; a session made of nothing else
+-- has no row. Its page pings (counted_pings) only add engaged time.
+-- Attribution (issue 11): the session's first counted event's UTM, click ids and referrer
+-- give its channel (macros/channels.sql); its device is that event's.
 
 with events as not materialized (
-    select * from {{ ref('clickstream_events') }}
-    where {{ counted_in_marts() }}
+    select
+        *,
+        event_name = 'page_ping' as is_ping
+    from {{ ref('clickstream_events') }}
+    where ({{ counted_in_marts() }}) or ({{ counted_pings() }})
 ),
 
 {% if is_incremental() %}
-    {{- check_built_with_vars() }}
+    {{- check_built_with_vars(
+        unrecorded={
+            'consented_data_only': false,
+            'reporting_currency': var('reporting_currency'),
+        }
+    ) }}
     touched_sessions as (
         select distinct session_id
         from events
@@ -45,6 +56,16 @@ with events as not materialized (
     ),
 {% endif %}
 
+counted_events as (
+    select
+        *,
+        -- an event with no currency is assumed to be in the reporting currency
+        coalesce(order_currency, {{ reporting_currency() }}) = {{ reporting_currency() }}
+            as is_in_reporting_currency
+    from session_events
+    where not is_ping
+),
+
 ordered as (
     select
         *,
@@ -52,7 +73,7 @@ ordered as (
             partition by session_id
             order by event_timestamp, event_id
         ) as position_in_session
-    from session_events
+    from counted_events
 ),
 
 first_events as (
@@ -60,15 +81,36 @@ first_events as (
         session_id,
         client_id,
         page_path as entry_page_path,
-        page_referrer as referrer
+        page_referrer as referrer,
+        {{ referrer_host('page_referrer') }} as referrer_host,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_term,
+        utm_content,
+        gclid,
+        fbclid,
+        msclkid,
+        device_class,
+        browser_family,
+        os_family
     from ordered
     where position_in_session = 1
+),
+
+attributed as (
+    select
+        *,
+        {{ channel_source_category(normalized_source('utm_source')) }} as source_category,
+        {{ channel_source_category('referrer_host') }} as referrer_category
+    from first_events
 ),
 
 aggregated as (
     select
         session_id,
         {{ latest_value('user_id') }} as user_id,
+        {{ latest_value('page_path') }} as exit_page_path,
         min(event_timestamp) as session_started_at,
         max(event_timestamp) as session_ended_at,
         count(*) as events,
@@ -79,6 +121,23 @@ aggregated as (
         {{ count_events('checkout') }} as checkouts,
         {{ count_events('purchase') }} as purchases,
         bool_or(is_first_visit) as is_first_visit,
+        count(distinct order_id) filter (where event_name = 'purchase') as orders,
+        coalesce(
+            sum(
+                product_quantity
+                * coalesce(context_product_discount_price, context_product_price)
+            ) filter (where event_name = 'purchase' and is_in_reporting_currency),
+            0
+        ) as revenue
+    from counted_events
+    group by session_id
+),
+
+-- pings included: a ping loaded later recomputes its session
+engagement as (
+    select
+        session_id,
+        coalesce(sum(ping_engaged_seconds) filter (where is_ping), 0) as engaged_seconds,
         max(loaded_at) as last_loaded_at
     from session_events
     group by session_id
@@ -87,7 +146,7 @@ aggregated as (
 final as (
     select
         aggregated.session_id::text as session_id,
-        first_events.client_id::text as client_id,
+        attributed.client_id::text as client_id,
         aggregated.user_id::text as user_id,
         aggregated.session_started_at,
         aggregated.session_ended_at,
@@ -105,14 +164,35 @@ final as (
         aggregated.add_to_carts > 0 as has_add_to_cart,
         aggregated.checkouts > 0 as has_checkout,
         aggregated.purchases > 0 as has_purchase,
-        first_events.entry_page_path::text as entry_page_path,
-        first_events.referrer::text as referrer,
+        attributed.entry_page_path::text as entry_page_path,
+        attributed.referrer::text as referrer,
         aggregated.events = 1 as is_bounce,
         aggregated.is_first_visit,
-        aggregated.last_loaded_at
+        engagement.last_loaded_at,
+        -- added with acquisition (issue 11): after the columns the table had before
+        {{ channel_group(
+            'attributed.utm_source', 'attributed.utm_medium', 'attributed.gclid',
+            'attributed.fbclid', 'attributed.msclkid', 'attributed.referrer_host',
+            'attributed.source_category', 'attributed.referrer_category'
+        ) }}::text as channel,
+        attributed.utm_source::text as utm_source,
+        attributed.utm_medium::text as utm_medium,
+        attributed.utm_campaign::text as utm_campaign,
+        attributed.utm_term::text as utm_term,
+        attributed.utm_content::text as utm_content,
+        attributed.referrer_host::text as referrer_host,
+        aggregated.exit_page_path::text as exit_page_path,
+        attributed.device_class::text as device_class,
+        attributed.browser_family::text as browser_family,
+        attributed.os_family::text as os_family,
+        engagement.engaged_seconds::numeric as engaged_seconds,
+        aggregated.orders::integer as orders,
+        aggregated.revenue::numeric(14, 2) as revenue
     from aggregated
-    inner join first_events
-        on aggregated.session_id = first_events.session_id
+    inner join attributed
+        on aggregated.session_id = attributed.session_id
+    inner join engagement
+        on aggregated.session_id = engagement.session_id
 )
 
 select * from final

@@ -29,7 +29,15 @@ fields_typed as (
             {{ json_number('texts.context_product_price') }} as context_product_price,
             {{ json_number('texts.context_product_discount_price') }}
                 as context_product_discount_price,
-            {{ json_number('texts.context_product_quantity') }} as product_quantity
+            {{ json_number('texts.context_product_quantity') }} as product_quantity,
+            {{ json_number('texts.context_browser_screen_width') }} as context_browser_screen_width,
+            {{ json_number('texts.context_browser_screen_height') }} as context_browser_screen_height,
+            {{ json_number('texts.context_browser_viewport_width') }} as context_browser_viewport_width,
+            {{ json_number('texts.context_browser_viewport_height') }} as context_browser_viewport_height,
+            {{ json_number('texts.context_ping_engaged_seconds') }}
+                as context_ping_engaged_seconds,
+            {{ json_number('texts.context_ping_max_scroll_depth_pct') }}
+                as context_ping_max_scroll_depth_pct
         from (
             select
                 jsonb_typeof(source.payload) as payload_json_type,
@@ -37,6 +45,10 @@ fields_typed as (
                 {{ json_type('source.payload', 'context') }},
                 {{ json_type('source.payload', 'context.product') }},
                 {{ json_type('source.payload', 'context.order') }},
+                {{ json_type('source.payload', 'page.utm') }},
+                {{ json_type('source.payload', 'page.click_ids') }},
+                {{ json_type('source.payload', 'context.browser') }},
+                {{ json_type('source.payload', 'context.ping') }},
                 {{ json_field('source.payload', 'event_id') }},
                 {{ json_field('source.payload', 'event_timestamp') }},
                 {{ json_field('source.payload', 'event_name') }},
@@ -62,7 +74,24 @@ fields_typed as (
                 {{ json_field('source.payload', 'context.order.order_id') }},
                 {{ json_field('source.payload', 'context.order.currency') }},
                 {{ json_field('source.payload', 'ingest.received_at') }},
-                {{ json_field('source.payload', 'ingest.request_id') }}
+                {{ json_field('source.payload', 'ingest.request_id') }},
+                {{ json_field('source.payload', 'ingest.user_agent') }},
+                {{ json_field('source.payload', 'page.page_view_id') }},
+                {{ json_field('source.payload', 'page.utm.source') }},
+                {{ json_field('source.payload', 'page.utm.medium') }},
+                {{ json_field('source.payload', 'page.utm.campaign') }},
+                {{ json_field('source.payload', 'page.utm.term') }},
+                {{ json_field('source.payload', 'page.utm.content') }},
+                {{ json_field('source.payload', 'page.click_ids.gclid') }},
+                {{ json_field('source.payload', 'page.click_ids.fbclid') }},
+                {{ json_field('source.payload', 'page.click_ids.msclkid') }},
+                {{ json_field('source.payload', 'context.browser.language') }},
+                {{ json_field('source.payload', 'context.browser.screen_width') }},
+                {{ json_field('source.payload', 'context.browser.screen_height') }},
+                {{ json_field('source.payload', 'context.browser.viewport_width') }},
+                {{ json_field('source.payload', 'context.browser.viewport_height') }},
+                {{ json_field('source.payload', 'context.ping.engaged_seconds') }},
+                {{ json_field('source.payload', 'context.ping.max_scroll_depth_pct') }}
             limit 1  -- noqa: AM09
         ) as texts
         limit 1  -- noqa: AM09
@@ -115,6 +144,25 @@ flattened as (
         ----------  ingest (added by the ingest Lambda)
         fields_typed.received_at,
         fields_typed.ingest_request_id_text as ingest_request_id,
+        fields_typed.ingest_user_agent_text as user_agent,
+
+        ----------  acquisition and engagement (issue 11, all optional)
+        fields_typed.page_page_view_id_text as page_view_id,
+        fields_typed.page_utm_source_text as page_utm_source,
+        fields_typed.page_utm_medium_text as page_utm_medium,
+        fields_typed.page_utm_campaign_text as page_utm_campaign,
+        fields_typed.page_utm_term_text as page_utm_term,
+        fields_typed.page_utm_content_text as page_utm_content,
+        fields_typed.page_click_ids_gclid_text as page_click_ids_gclid,
+        fields_typed.page_click_ids_fbclid_text as page_click_ids_fbclid,
+        fields_typed.page_click_ids_msclkid_text as page_click_ids_msclkid,
+        fields_typed.context_browser_language_text as context_browser_language,
+        fields_typed.context_browser_screen_width,
+        fields_typed.context_browser_screen_height,
+        fields_typed.context_browser_viewport_width,
+        fields_typed.context_browser_viewport_height,
+        fields_typed.context_ping_engaged_seconds,
+        fields_typed.context_ping_max_scroll_depth_pct,
 
         ----------  JSON types, for the contract checks (null: the field is absent)
         fields_typed.payload_json_type,
@@ -147,7 +195,27 @@ flattened as (
         fields_typed.context_order_order_id_json_type,
         fields_typed.context_order_currency_json_type,
         fields_typed.ingest_received_at_json_type,
-        fields_typed.ingest_request_id_json_type
+        fields_typed.ingest_request_id_json_type,
+        fields_typed.page_utm_json_type,
+        fields_typed.page_click_ids_json_type,
+        fields_typed.context_browser_json_type,
+        fields_typed.context_ping_json_type,
+        fields_typed.page_page_view_id_json_type,
+        fields_typed.page_utm_source_json_type,
+        fields_typed.page_utm_medium_json_type,
+        fields_typed.page_utm_campaign_json_type,
+        fields_typed.page_utm_term_json_type,
+        fields_typed.page_utm_content_json_type,
+        fields_typed.page_click_ids_gclid_json_type,
+        fields_typed.page_click_ids_fbclid_json_type,
+        fields_typed.page_click_ids_msclkid_json_type,
+        fields_typed.context_browser_language_json_type,
+        fields_typed.context_browser_screen_width_json_type,
+        fields_typed.context_browser_screen_height_json_type,
+        fields_typed.context_browser_viewport_width_json_type,
+        fields_typed.context_browser_viewport_height_json_type,
+        fields_typed.context_ping_engaged_seconds_json_type,
+        fields_typed.context_ping_max_scroll_depth_pct_json_type
 
     from fields_typed
 )

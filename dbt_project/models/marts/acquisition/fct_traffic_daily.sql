@@ -1,0 +1,138 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_date',
+        on_schema_change='fail',
+        meta={
+            'watermark_column': 'last_loaded_at',
+            'built_with_vars': ['consented_data_only', 'reporting_currency'],
+        },
+        post_hook="delete from {{ this }} where sessions = 0",
+        indexes=[
+            {'columns': ['session_date']},
+            {'columns': ['session_date', 'channel']},
+        ],
+    )
+}}
+-- One row per (session_date, channel, utm_source, utm_medium, utm_campaign, entry_page_path,
+-- device_class, browser_family) of fct_sessions, a null dimension as '(not set)' so that the
+-- grain is a real key: the Acquisition page's mart. Incremental runs recompute whole dates,
+-- as fct_funnel_daily does: the dates of every event of the sessions touched since the last
+-- run, so a session whose start moves to another day updates both (a date left empty comes
+-- out with zero sessions and the post-hook deletes it).
+
+-- depends_on: {{ ref('clickstream_events') }}
+
+with sessions as not materialized (
+    select * from {{ ref('fct_sessions') }}
+),
+
+{% if is_incremental() %}
+    {{- check_built_with_vars(
+        unrecorded={
+            'consented_data_only': false,
+            'reporting_currency': var('reporting_currency'),
+        }
+    ) }}
+    events as (
+        select * from {{ ref('clickstream_events') }}
+        where {{ counted_in_marts() }}
+    ),
+
+    touched_sessions as (
+        select session_id
+        from sessions
+        where last_loaded_at >= {{ loaded_at_window_start(this) }}
+    ),
+
+    touched_dates as (
+        select distinct events.event_date as session_date
+        from events
+        inner join touched_sessions
+            on events.session_id = touched_sessions.session_id
+    ),
+
+    day_sessions as (
+        select
+            touched_dates.session_date,
+            sessions.session_id,
+            sessions.channel,
+            sessions.utm_source,
+            sessions.utm_medium,
+            sessions.utm_campaign,
+            sessions.entry_page_path,
+            sessions.device_class,
+            sessions.browser_family,
+            sessions.page_views,
+            sessions.product_views,
+            sessions.add_to_carts,
+            sessions.checkouts,
+            sessions.purchases,
+            sessions.is_bounce,
+            sessions.engaged_seconds,
+            sessions.orders,
+            sessions.revenue,
+            sessions.last_loaded_at
+        from touched_dates
+        left join sessions
+            on touched_dates.session_date = sessions.session_date
+    ),
+{% else %}
+    day_sessions as (
+        select * from sessions
+    ),
+{% endif %}
+
+dimensions as (
+    select
+        session_date,
+        coalesce(channel, '(not set)') as channel,
+        coalesce(utm_source, '(not set)') as utm_source,
+        coalesce(utm_medium, '(not set)') as utm_medium,
+        coalesce(utm_campaign, '(not set)') as utm_campaign,
+        coalesce(entry_page_path, '(not set)') as entry_page_path,
+        coalesce(device_class, '(not set)') as device_class,
+        coalesce(browser_family, '(not set)') as browser_family,
+        session_id,
+        page_views,
+        product_views,
+        add_to_carts,
+        checkouts,
+        purchases,
+        is_bounce,
+        engaged_seconds,
+        orders,
+        revenue,
+        last_loaded_at
+    from day_sessions
+),
+
+final as (
+    select
+        session_date,
+        channel::text as channel,
+        utm_source::text as utm_source,
+        utm_medium::text as utm_medium,
+        utm_campaign::text as utm_campaign,
+        entry_page_path::text as entry_page_path,
+        device_class::text as device_class,
+        browser_family::text as browser_family,
+        count(session_id)::integer as sessions,
+        (count(*) filter (where page_views > 0))::integer as sessions_with_page_view,
+        (count(*) filter (where product_views > 0))::integer as sessions_with_product_view,
+        (count(*) filter (where add_to_carts > 0))::integer as sessions_with_add_to_cart,
+        (count(*) filter (where checkouts > 0))::integer as sessions_with_checkout,
+        (count(*) filter (where purchases > 0))::integer as sessions_with_purchase,
+        (count(*) filter (where is_bounce))::integer as bounces,
+        coalesce(sum(engaged_seconds), 0)::numeric(16, 3) as engaged_seconds,
+        coalesce(sum(orders), 0)::integer as orders,
+        coalesce(sum(revenue), 0)::numeric(16, 2) as revenue,
+        max(last_loaded_at) as last_loaded_at
+    from dimensions
+    group by
+        session_date, channel, utm_source, utm_medium, utm_campaign, entry_page_path,
+        device_class, browser_family
+)
+
+select * from final
