@@ -44,7 +44,7 @@ STEP_LABELS = {
 EVENT_COLOURS = dict(
     zip(
         EVENT_NAMES,
-        ("#4c78a8", "#72b7b2", "#54a24b", "#e45756", "#f58518", "#b279a2", "#9d755d"),
+        ("#4c78a8", "#72b7b2", "#54a24b", "#e45756", "#f58518", "#b279a2", "#9d755d", "#bab0ac"),
         strict=True,
     )
 )

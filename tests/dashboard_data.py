@@ -11,7 +11,7 @@ the funnel's days and their revenue to the products'; two weekly cohorts of user
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from psycopg2.extensions import connection
 
@@ -329,3 +329,37 @@ def insert_empty_load_run(conn: connection, load_id: str, loaded_at: str) -> Non
             f" values (%s, {loaded_at}, {loaded_at}, 0, 0, 0)",
             (load_id,),
         )
+
+
+# ---------------------------------------------------------------- a generated warehouse
+#
+# The pages' figures on traffic the generator makes (channels, devices, returning and
+# logging-in users), sent through the real pipeline: raw objects as the ingest Lambda writes
+# them -> the loader -> `dbt run`. The tests compare each figure with the same figure worked
+# out in plain Python from the raw lines (tests/integration/dbt_support.py), not from a mart.
+
+GENERATED_START = date(2026, 3, 2)  # a Monday
+# Three weeks and a Monday (2 to 23 March): two cohorts have a whole week 1, and each of the
+# four cohorts has a week in progress.
+GENERATED_DAYS = 22
+GENERATED_EVENTS = 6000
+GENERATED_SEED = 7
+GENERATED_LAST_DAY = GENERATED_START + timedelta(days=GENERATED_DAYS - 1)
+
+
+def build_generated_warehouse(bucket: str, prefix: str) -> None:
+    """Generated traffic into `bucket` (the Lambda's objects), loaded, built by dbt run, in
+    the database PGDATABASE names."""
+    # imported here: the known warehouse's tests need neither the generator nor dbt
+    from clickstream.storage import s3_client
+    from devtools.traffic import generate_requests, s3_sink, write_requests
+    from extract_load.loader import load_new_objects
+    from tests.integration.dbt_support import dbt
+
+    requests = generate_requests(GENERATED_EVENTS, GENERATED_DAYS, GENERATED_START, GENERATED_SEED)
+    write_requests(requests, s3_sink(bucket, prefix, s3_client()))
+    first_hour = datetime.combine(GENERATED_START, time(), tzinfo=UTC)
+    # late requests land up to 9 hours after the last day
+    load_new_objects(first_hour, first_hour + timedelta(days=GENERATED_DAYS + 1))
+    dbt("seed")  # the channel_sources seed the channel grouping reads
+    dbt("run")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from psycopg2.extensions import connection
 
+from clickstream.config import Settings
 from clickstream.errors import WarehouseUnreachableError
 from clickstream.warehouse import connect
 from dashboard import app, queries
@@ -26,6 +29,8 @@ from dashboard.queries import (
     TrafficFilter,
 )
 from tests import dashboard_data
+from tests.integration import acquisition_support, dbt_support
+from tests.support import temporary_bucket, temporary_database
 
 ALL_DAYS = DateRange(dashboard_data.FIRST_DAY, dashboard_data.LAST_DAY)
 WITH_STRAY_DAY = DateRange(dashboard_data.FIRST_DAY, dashboard_data.STRAY_DAY)
@@ -136,6 +141,7 @@ def test_funnel_trend_has_a_row_per_day_and_no_rate_without_a_denominator(
     assert (third.checkout_rate, third.purchase_rate) == (None, None)  # 0 / 0
 
 
+EVERY_SESSION = queries.EVERY_SESSION
 PAID_SEARCH = TrafficFilter(channel="Paid Search")
 MOBILE = TrafficFilter(device_class="mobile")
 
@@ -564,3 +570,223 @@ def test_an_unreachable_warehouse_gives_one_friendly_sentence(
     assert app.UNREACHABLE_MESSAGE in page
     assert "Traceback" not in page
     assert port not in page
+
+
+# ---------------------------------------------------------------- a generated warehouse
+# The figures of the pages on generated traffic built by the real pipeline, against the same
+# figures worked out in Python from the raw lines (dbt_support's expectations, not a mart).
+
+GENERATED_DAYS = DateRange(dashboard_data.GENERATED_START, dashboard_data.GENERATED_LAST_DAY)
+SECOND_WEEK = DateRange(
+    dashboard_data.GENERATED_START + timedelta(days=7),
+    dashboard_data.GENERATED_START + timedelta(days=13),
+)
+
+
+@dataclass(frozen=True)
+class Generated:
+    conn: connection
+    events: list[dbt_support.Event]  # the valid events, as clickstream_events should hold them
+
+
+@pytest.fixture(scope="module")
+def generated(services: dict[str, str]) -> Iterator[Generated]:
+    with temporary_database("dashgen"), temporary_bucket("dashgen") as bucket:
+        dashboard_data.build_generated_warehouse(bucket, Settings.from_env().raw_prefix)
+        events = dbt_support.expected_events(dbt_support.raw_lines()).events
+        with queries.warehouse() as conn:
+            yield Generated(conn, events)
+
+
+def _ranges() -> list[DateRange]:
+    return [GENERATED_DAYS, SECOND_WEEK]
+
+
+@pytest.mark.slow
+def test_generated_new_and_returning_users_are_the_python_ones(generated: Generated) -> None:
+    expected = dbt_support.expected_users_daily(generated.events)
+    for dates in _ranges():
+        shown = queries.users_daily(generated.conn, dates)
+        days = [day for day in sorted(expected) if dates.start <= day <= dates.end]
+        assert [(day.activity_date, *astuple(day)[1:]) for day in shown] == [
+            (day, *expected[day]) for day in days
+        ]
+    # The traffic has returning users, and the page adds the new ones up.
+    assert sum(day.returning_users for day in shown) > 0
+    page = str(app.audience_page(generated.conn, GENERATED_DAYS, queries.EVERY_SESSION))
+    new_users = sum(values[1] for values in expected.values())
+    assert_kpis(page, {"new-users": f"{new_users:,}"})
+
+
+def _expected_cohorts(
+    events: list[dbt_support.Event], dates: DateRange, last_day: date
+) -> list[tuple[date, int, list[tuple[int, int, str]]]]:
+    """(cohort week, users, [(week, active users, status)]) of the cohorts whose week overlaps
+    the range, each up to the week that holds `last_day`."""
+    retention = dbt_support.expected_retention(events)
+    cohorts = sorted({cohort for cohort, _ in retention})
+    result = []
+    for cohort in cohorts:
+        if not dbt_support.week_start(dates.start) <= cohort <= dates.end:
+            continue
+        weeks = []
+        for week in range(13):
+            begins = cohort + timedelta(weeks=week)
+            if begins > last_day:
+                break
+            status = "complete" if begins + timedelta(days=6) <= last_day else "in progress"
+            weeks.append((week, retention[(cohort, week)][1], status))
+        result.append((cohort, retention[(cohort, 0)][0], weeks))
+    return result
+
+
+@pytest.mark.slow
+def test_generated_retention_cohorts_are_the_python_ones(generated: Generated) -> None:
+    data = queries.data_dates(generated.conn)
+    assert data is not None
+    last_day = data.every_day.end
+    assert last_day == max(event.event_date for event in generated.events)
+    for dates in _ranges():
+        shown = queries.retention_cohorts(generated.conn, dates, last_day)
+        assert [
+            (
+                cohort.cohort_week,
+                cohort.users,
+                [(w.weeks_since_first_visit, w.active_users, w.status) for w in cohort.weeks],
+            )
+            for cohort in shown
+        ] == _expected_cohorts(generated.events, dates, last_day)
+    cohorts = queries.retention_cohorts(generated.conn, GENERATED_DAYS, last_day)
+    week_one = queries.week_retention(cohorts, 1)
+    expected = _expected_cohorts(generated.events, GENERATED_DAYS, last_day)
+    complete = [
+        (users, weeks[1][1])
+        for _, users, weeks in expected
+        if weeks[1:] and weeks[1][2] == "complete"
+    ]
+    assert week_one.cohorts == len(complete) == 2
+    assert (week_one.users, week_one.active_users) == (
+        sum(users for users, _ in complete),
+        sum(active for _, active in complete),
+    )
+    assert 0 < week_one.active_users < week_one.users
+    page = str(app.audience_page(generated.conn, GENERATED_DAYS, queries.EVERY_SESSION))
+    assert_kpis(page, {"week-1-retention": app.percent(week_one.rate)})
+
+
+# The breakdowns' labels from a key of acquisition_support.expected_traffic: (session_date,
+# channel, utm_source, utm_medium, utm_campaign, entry_page_path, device_class, browser_family).
+_LABELS: dict[queries.TrafficDimension, Callable[[tuple[Any, ...]], str]] = {
+    "channel": lambda key: key[1],
+    "source_medium": lambda key: f"{key[2]} / {key[3]}",
+    "campaign": lambda key: key[4],
+    "landing_page": lambda key: key[5],
+    "device_class": lambda key: key[6],
+    "browser_family": lambda key: key[7],
+}
+_MEASURES = (
+    "sessions",
+    "sessions_with_purchase",
+    "bounces",
+    "engaged_seconds",
+    "orders",
+    "revenue",
+)
+
+
+def _python_traffic(generated: Generated) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return acquisition_support.expected_traffic(
+        dbt_support.expected_sessions(generated.events),
+        acquisition_support.expected_session_acquisition(generated.events),
+    )
+
+
+def _python_breakdown(
+    traffic: dict[tuple[Any, ...], dict[str, Any]],
+    dates: DateRange,
+    where: TrafficFilter,
+    label: Callable[[tuple[Any, ...]], Any],
+) -> dict[Any, tuple[Any, ...]]:
+    """The measures of the sessions in the range and filter, summed by `label` of their key."""
+    sums: dict[Any, list[Any]] = {}
+    for key, row in traffic.items():
+        if not dates.start <= key[0] <= dates.end:
+            continue
+        if where.channel not in (None, key[1]) or where.device_class not in (None, key[6]):
+            continue
+        total = sums.setdefault(label(key), [0, 0, 0, Decimal(0), 0, Decimal(0)])
+        for index, measure in enumerate(_MEASURES):
+            total[index] += row[measure]
+    return {name: tuple(values) for name, values in sums.items()}
+
+
+def _shown(row: queries.TrafficMeasures) -> tuple[Any, ...]:
+    return (
+        row.sessions,
+        row.sessions_with_purchase,
+        row.bounces,
+        Decimal(str(row.engaged_seconds)),
+        row.orders,
+        row.revenue.amount,
+    )
+
+
+@pytest.mark.slow
+def test_generated_acquisition_figures_are_the_python_ones(generated: Generated) -> None:
+    traffic = _python_traffic(generated)
+    channels = _python_breakdown(traffic, GENERATED_DAYS, EVERY_SESSION, _LABELS["channel"])
+    # The generator's traffic is varied: most channels, mostly mobile, some of it converting.
+    assert len(channels) >= 5
+    devices = _python_breakdown(traffic, GENERATED_DAYS, EVERY_SESSION, _LABELS["device_class"])
+    sessions = sum(values[0] for values in devices.values())
+    assert 0.45 < devices["mobile"][0] / sessions < 0.75
+    busiest = max(channels, key=lambda name: channels[name][0])
+    filters = [EVERY_SESSION, TrafficFilter(channel=busiest), MOBILE]
+    for dates in _ranges():
+        for where in filters:
+            whole = _python_breakdown(traffic, dates, where, lambda key: "all")
+            totals = queries.traffic_totals(generated.conn, dates, where)
+            assert _shown(totals) == whole["all"], (dates, where)
+            assert totals.revenue.currency == "EUR"
+            for by, label in _LABELS.items():
+                rows = queries.traffic_breakdown(generated.conn, dates, by, where)
+                assert {row.label: _shown(row) for row in rows} == _python_breakdown(
+                    traffic, dates, where, label
+                ), (dates, where, by)
+                counts = [row.sessions for row in rows]
+                assert counts == sorted(counts, reverse=True)
+            by_day = queries.traffic_by_day(generated.conn, dates, where)
+            assert {(day.session_date, day.channel): _shown(day) for day in by_day} == (
+                _python_breakdown(traffic, dates, where, lambda key: (key[0], key[1]))
+            )
+    top_pages = queries.traffic_breakdown(generated.conn, GENERATED_DAYS, "landing_page", limit=3)
+    every_page = _python_breakdown(traffic, GENERATED_DAYS, EVERY_SESSION, _LABELS["landing_page"])
+    assert [row.sessions for row in top_pages] == sorted(
+        (values[0] for values in every_page.values()), reverse=True
+    )[:3]
+
+
+@pytest.mark.slow
+def test_generated_funnel_by_channel_is_the_python_one(generated: Generated) -> None:
+    sessions = dbt_support.expected_sessions(generated.events)
+    acquisition = acquisition_support.expected_session_acquisition(generated.events)
+    steps = ("page_views", "product_views", "add_to_carts", "checkouts", "purchases")
+    for dates in _ranges():
+        for channel in queries.CHANNELS:
+            chosen = [
+                session
+                for session_id, session in sessions.items()
+                if dates.start <= session["session_date"] <= dates.end
+                and acquisition[session_id]["channel"] == channel
+            ]
+            funnel = queries.funnel_summary(generated.conn, dates, TrafficFilter(channel=channel))
+            assert (funnel.sessions, [step.sessions for step in funnel.steps]) == (
+                len(chosen),
+                [sum(1 for session in chosen if session[step] > 0) for step in steps],
+            ), (dates, channel)
+        # Every channel's funnel adds up to the funnel of every session (fct_funnel_daily).
+        everything = queries.funnel_summary(generated.conn, dates)
+        assert everything.sessions == sum(
+            queries.funnel_summary(generated.conn, dates, TrafficFilter(channel=channel)).sessions
+            for channel in queries.CHANNELS
+        )
