@@ -145,19 +145,27 @@ where events.event_id in (
 """
 
 # ... one event of each client of a touched user, of each touched day of the users marts and
-# of each touched order, and one of a remaining user of each touched cohort week.
-_USERS_REPRESENTATIVES_SQL = """
+# of each touched order, and one of a remaining user of each touched cohort week. The users
+# marts read only the events counted_in_marts() counts (dbt_project/macros/consent.sql): the
+# representative is one of those (no consent_update, page_ping or bot's event), a consented
+# one when there is one (with var consented_data_only a denied event counts nowhere; without
+# it, a key whose counted events are all denied still gets one).
+_USERS_REPRESENTATIVE = (
+    "(array_agg(event_id order by consent_state is not distinct from 'denied', event_id))[1]"
+)
+_USERS_COUNTED = "event_name not in ('consent_update', 'page_ping') and not coalesce(is_bot, false)"
+_USERS_REPRESENTATIVES_SQL = f"""
     union
-    select min(event_id) from {marts}.clickstream_events
-    where client_id in (select client_id from touched_user_clients)
+    select {_USERS_REPRESENTATIVE} from {{marts}}.clickstream_events
+    where client_id in (select client_id from touched_user_clients) and {_USERS_COUNTED}
     group by client_id
     union
-    select min(event_id) from {marts}.clickstream_events
-    where event_date in (select activity_date from touched_user_dates)
+    select {_USERS_REPRESENTATIVE} from {{marts}}.clickstream_events
+    where event_date in (select activity_date from touched_user_dates) and {_USERS_COUNTED}
     group by event_date
     union
-    select min(event_id) from {marts}.clickstream_events
-    where event_name = 'purchase' and (
+    select {_USERS_REPRESENTATIVE} from {{marts}}.clickstream_events
+    where event_name = 'purchase' and not coalesce(is_bot, false) and (
         order_id in (select order_id from touched_orders)
         or (order_id is null and 'session:' || session_id in (select order_id from touched_orders))
     )
@@ -165,18 +173,18 @@ _USERS_REPRESENTATIVES_SQL = """
 """
 
 # (dim_users and int_user_identity exist) one user left in each touched cohort week.
-_COHORT_REPRESENTATIVES_SQL = """
+_COHORT_REPRESENTATIVES_SQL = f"""
     union
-    select min(event_id) from {marts}.clickstream_events
+    select {_USERS_REPRESENTATIVE} from {{marts}}.clickstream_events
     where client_id in (
         select min(identity.client_id)
-        from {intermediate}.int_user_identity as identity
-        inner join {marts}.dim_users as users on identity.user_key = users.user_key
+        from {{intermediate}}.int_user_identity as identity
+        inner join {{marts}}.dim_users as users on identity.user_key = users.user_key
         where date_trunc('week', users.first_seen_at at time zone 'UTC')::date
             in (select cohort_week from touched_cohort_weeks)
         and users.user_key not in (select user_key from touched_users)
         group by date_trunc('week', users.first_seen_at at time zone 'UTC')::date
-    )
+    ) and {_USERS_COUNTED}
     group by client_id
 """
 
@@ -388,7 +396,9 @@ def _touch_users(cursor: Any, marts: set[str], has_identity: bool) -> None:
     empty = sql.SQL("")
 
     def part(template: str, present: bool) -> sql.Composable:
-        return sql.SQL(template).format(marts=schema, intermediate=intermediate) if present else empty
+        return (
+            sql.SQL(template).format(marts=schema, intermediate=intermediate) if present else empty
+        )
 
     cursor.execute(
         sql.SQL(_USERS_SQL).format(

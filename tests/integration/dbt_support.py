@@ -476,9 +476,7 @@ def expected_products(
 # ------------------------------------------------------------------ users (issue 11)
 
 
-def expected_identity(
-    events: Iterable[Event], consented_data_only: bool = False
-) -> dict[str, str]:
+def expected_identity(events: Iterable[Event], consented_data_only: bool = False) -> dict[str, str]:
     """int_user_identity: each client's user_key, the first user_id it was seen with (by
     event_timestamp, then event_id), else 'anon:' || client_id."""
     by_client: dict[str, list[Event]] = defaultdict(list)
@@ -490,7 +488,7 @@ def expected_identity(
             (e for e in client_events if e.user_id is not None),
             key=lambda e: (e.event_timestamp, e.event_id),
         )
-        identity[client_id] = logged_in[0].user_id if logged_in else f"anon:{client_id}"
+        identity[client_id] = (logged_in[0].user_id if logged_in else None) or f"anon:{client_id}"
     return identity
 
 
@@ -514,8 +512,8 @@ def expected_orders(
         currency = first.order_currency or reporting_currency
         revenue = sum(
             (
-                (e.quantity or 1) * ((e.discount_price if e.discount_price is not None else e.price)
-                                     or Decimal(0))
+                (e.quantity or 1)
+                * ((e.discount_price if e.discount_price is not None else e.price) or Decimal(0))
                 for e in ordered
                 if (e.order_currency or reporting_currency) == currency
             ),
@@ -537,9 +535,7 @@ def expected_orders(
     return orders
 
 
-def _events_by_user(
-    events: Iterable[Event], consented_data_only: bool
-) -> dict[str, list[Event]]:
+def _events_by_user(events: Iterable[Event], consented_data_only: bool) -> dict[str, list[Event]]:
     counted = counted_in_marts(events, consented_data_only)
     identity = expected_identity(counted)
     by_user: dict[str, list[Event]] = defaultdict(list)

@@ -169,9 +169,9 @@ def _late_login_lines() -> list[dict[str, Any]]:
     event of the shared computer, from before u-b's, with another user: it now belongs to
     u-a, and u-b, left with no client, disappears."""
     return [
-        _event("page_view", datetime(2026, 3, 4, 9, 0, tzinfo=UTC), "s-login",
+        _event("page_view", datetime(2026, 3, 3, 20, 0, tzinfo=UTC), "s-login",
                client_id=LATE_LOGIN_CLIENT),
-        _event("page_view", datetime(2026, 3, 4, 9, 1, tzinfo=UTC), "s-login",
+        _event("page_view", datetime(2026, 3, 3, 20, 1, tzinfo=UTC), "s-login",
                client_id=LATE_LOGIN_CLIENT, user_id=LATE_LOGIN_USER),
         _event("page_view", datetime(2026, 3, 2, 11, 0, tzinfo=UTC), "s-shared-a",
                client_id=SHARED_CLIENT, user_id="u-a"),
@@ -282,7 +282,7 @@ def built(module_warehouse_db: str, module_raw_bucket: str) -> Built:
             )
         if number == 3:
             _put_lines(module_raw_bucket, midnight + timedelta(seconds=40), [before])
-            _put_lines(module_raw_bucket, datetime(2026, 3, 4, 9, 5, tzinfo=UTC),
+            _put_lines(module_raw_bucket, datetime(2026, 3, 3, 20, 5, tzinfo=UTC),
                        _late_login_lines())  # fmt: skip
         load_new_objects(LOAD_SINCE)
         warnings[number] = _build()
@@ -511,9 +511,13 @@ def test_daily_activity_matches_python(built: Built) -> None:
 
 def test_orders_match_python(built: Built) -> None:
     expected = expected_orders(built.expected.events)
+    sessions = expected_session_acquisition(built.expected.events)
+    for order in expected.values():
+        session = sessions[order["session_id"]]
+        order |= {"channel": session["channel"], "device_class": session["device_class"]}
     columns = [
         "session_id", "user_key", "client_id", "user_id", "ordered_at", "order_date", "items",
-        "units", "revenue", "currency",
+        "units", "revenue", "currency", "channel", "device_class",
     ]  # fmt: skip
     rows = query(f"select order_id, {', '.join(columns)} from public.fct_orders")
     assert {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows} == expected
@@ -524,9 +528,12 @@ def test_orders_match_python(built: Built) -> None:
 
 def test_dim_users_match_python(built: Built) -> None:
     expected = expected_users(built.expected.events)
+    sessions = expected_session_acquisition(built.expected.events)
+    for user in expected.values():
+        user["first_channel"] = sessions[user["first_session_id"]]["channel"]
     columns = [
         "user_id", "is_identified", "clients", "first_seen_at", "last_seen_at",
-        "first_session_id", "sessions", "orders", "revenue",
+        "first_session_id", "first_channel", "sessions", "orders", "revenue",
     ]  # fmt: skip
     rows = query(f"select user_key, {', '.join(columns)} from public.dim_users")
     assert {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows} == expected

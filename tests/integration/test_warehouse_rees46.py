@@ -4,8 +4,11 @@ The funnel, product and hourly marts must equal figures computed here from the C
 
 Mapping (shared/data/rees46/README.md): view/cart/purchase -> product_view/add_to_cart/
 purchase; event_id = uuid5 of the row's text, so the 5 exact duplicate rows share an id and
-are deduplicated; user_session -> session_id; user_id -> user_id and client_id;
-category_code/brand/price -> context.product; received_at = event_time."""
+are deduplicated; user_session -> session_id and client_id (the export has no browser id:
+each session is taken as a browser of its own, so identity stitching has real users with many
+clients to join); user_id -> user_id; category_code/brand/price -> context.product;
+received_at = event_time. The users marts (dim_users, fct_orders, fct_retention_weekly,
+fct_users_daily) must equal figures computed here too."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import csv
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ def to_event(row: dict[str, str]) -> dict[str, Any]:
         "event_timestamp": format_timestamp(_moment(row["event_time"])),
         "event_name": EVENT_NAMES[row["event_type"]],
         "session_id": row["user_session"],
-        "client_id": row["user_id"],
+        "client_id": row["user_session"],
         "user_id": row["user_id"],
         "context": {"product": product},
     }
@@ -191,3 +194,141 @@ def test_hourly_activity_matches_the_csv(built: None, distinct_rows: list[dict[s
         "select event_hour, event_name, events, users, sessions from public.fct_activity_hourly"
     )
     assert {(row[0], row[1]): row[2:] for row in actual} == expected
+
+
+def _stitched(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Each client's (here: session's) user: the first user_id it was seen with (by
+    event_time, then event_id). The export has sessions with rows of several user ids."""
+    users: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r["event_time"], _event_id(r))):
+        users.setdefault(row["user_session"], row["user_id"])
+    return users
+
+
+def _by_user(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    stitched = _stitched(rows)
+    users: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        users[stitched[row["user_session"]]].append(row)
+    return users
+
+
+def _orders(rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The export has no order id: one order per session with purchases."""
+    stitched = _stitched(rows)
+    orders: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["event_time"], _event_id(r))):
+        if row["event_type"] != "purchase":
+            continue
+        order = orders.setdefault(
+            f"session:{row['user_session']}",
+            {
+                "user_key": stitched[row["user_session"]],
+                "ordered_at": _moment(row["event_time"]),
+                "products": set(),
+                "units": 0,
+                "revenue": Decimal("0.00"),
+            },
+        )
+        order["products"].add(row["product_id"])
+        order["units"] += 1
+        order["revenue"] += Decimal(row["price"])
+    return orders
+
+
+def test_orders_match_the_csv(built: None, distinct_rows: list[dict[str, str]]) -> None:
+    expected = {
+        order_id: (
+            order["user_key"], order["ordered_at"], len(order["products"]), order["units"],
+            order["revenue"], "EUR",
+        )
+        for order_id, order in _orders(distinct_rows).items()
+    }  # fmt: skip
+    actual = query(
+        "select order_id, user_key, ordered_at, items, units, revenue, currency"
+        " from public.fct_orders"
+    )
+    assert {row[0]: row[1:] for row in actual} == expected
+    assert len(expected) > 50
+
+
+def test_stitched_users_match_the_csv(built: None, distinct_rows: list[dict[str, str]]) -> None:
+    orders = _orders(distinct_rows)
+    expected = {}
+    for user_id, rows in _by_user(distinct_rows).items():
+        ordered = sorted(rows, key=lambda r: (r["event_time"], _event_id(r)))
+        own = [order for order in orders.values() if order["user_key"] == user_id]
+        sessions = {row["user_session"] for row in rows}
+        expected[user_id] = (
+            user_id, True, len(sessions), _moment(ordered[0]["event_time"]),
+            _moment(ordered[-1]["event_time"]), ordered[0]["user_session"], len(sessions),
+            len(own), sum((order["revenue"] for order in own), Decimal("0.00")),
+        )  # fmt: skip
+    actual = query(
+        "select user_key, user_id, is_identified, clients, first_seen_at, last_seen_at,"
+        " first_session_id, sessions, orders, revenue from public.dim_users"
+    )
+    assert {row[0]: row[1:] for row in actual} == expected
+    # users with several browsers (sessions) joined into one: stitching did something
+    assert sum(1 for row in expected.values() if row[2] > 1) > 100
+    # the export has sessions seen with several user ids: each belongs to the first only
+    user_ids_per_session: dict[str, set[str]] = defaultdict(set)
+    for row in distinct_rows:
+        user_ids_per_session[row["user_session"]].add(row["user_id"])
+    assert any(len(user_ids) > 1 for user_ids in user_ids_per_session.values())
+
+
+def test_retention_and_new_users_match_the_csv(
+    built: None, distinct_rows: list[dict[str, str]]
+) -> None:
+    users = _by_user(distinct_rows)
+    first_visits = {
+        user_id: min(_moment(row["event_time"]) for row in rows) for user_id, rows in users.items()
+    }
+    cohorts: dict[date, set[str]] = defaultdict(set)
+    for user_id, first_visit in first_visits.items():
+        day = first_visit.date()
+        cohorts[day - timedelta(days=day.weekday())].add(user_id)
+    expected_retention = {}
+    for cohort, members in cohorts.items():
+        for offset in range(13):
+            start, end = cohort + timedelta(weeks=offset), cohort + timedelta(weeks=offset + 1)
+            active = {
+                user_id
+                for user_id in members
+                if any(start <= _moment(row["event_time"]).date() < end for row in users[user_id])
+            }
+            expected_retention[(cohort, offset)] = (
+                len(members),
+                len(active),
+                _rate(len(active), len(members)),
+            )
+    actual = query(
+        "select cohort_week, weeks_since_first_visit, cohort_users, active_users, retention_rate"
+        " from public.fct_retention_weekly"
+    )
+    assert {(row[0], row[1]): row[2:] for row in actual} == expected_retention
+    stitched = _stitched(distinct_rows)
+    days: dict[date, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for row in distinct_rows:
+        day = _moment(row["event_time"]).date()
+        user_id = stitched[row["user_session"]]
+        is_new = first_visits[user_id].date() == day
+        days[day]["users"].add(user_id)
+        days[day]["new" if is_new else "returning"].add(user_id)
+        days[day]["sessions"].add(row["user_session"])
+        days[day]["new_sessions" if is_new else "returning_sessions"].add(row["user_session"])
+    expected_daily = {
+        day: tuple(
+            len(sets[name])
+            for name in (
+                "users", "new", "returning", "sessions", "new_sessions", "returning_sessions"
+            )
+        )
+        for day, sets in days.items()
+    }  # fmt: skip
+    actual = query(
+        "select activity_date, users, new_users, returning_users, sessions,"
+        " sessions_of_new_users, sessions_of_returning_users from public.fct_users_daily"
+    )
+    assert {row[0]: row[1:] for row in actual} == expected_daily

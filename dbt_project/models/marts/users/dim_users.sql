@@ -36,6 +36,10 @@ orders as (
     select * from {{ ref('fct_orders') }}
 ),
 
+sessions as (
+    select * from {{ ref('fct_sessions') }}
+),
+
 {% if is_incremental() %}
     {{- check_built_with_vars(unrecorded={
         'consented_data_only': false, 'reporting_currency': var('reporting_currency')
@@ -115,6 +119,7 @@ final as (
         aggregated.first_seen_at,
         aggregated.last_seen_at,
         user_sessions.first_session_id::text as first_session_id,
+        first_sessions.channel as first_channel,
         coalesce(user_sessions.sessions, 0)::integer as sessions,
         coalesce(user_orders.orders, 0)::integer as orders,
         coalesce(user_orders.revenue, 0)::numeric(14, 2) as revenue,
@@ -124,6 +129,8 @@ final as (
         on aggregated.user_key = user_sessions.user_key
     left join user_orders
         on aggregated.user_key = user_orders.user_key
+    left join sessions as first_sessions
+        on user_sessions.first_session_id = first_sessions.session_id
 )
 
 select * from final

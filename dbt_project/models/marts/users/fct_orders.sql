@@ -22,7 +22,8 @@
 -- (int_user_identity). Revenue as in fct_product_performance_daily (quantity x
 -- coalesce(discount_price, price)), in the order's currency: the first purchase's currency,
 -- the reporting currency when it has none; lines in another currency than the order's are
--- counted in items and units, never added to its revenue.
+-- counted in items and units, never added to its revenue. Channel and device class are its
+-- session's (fct_sessions).
 -- Incremental runs recompute the orders with purchases in the sessions that received events
 -- since the last run, and those of the clients whose user changed (macros/identity.sql).
 
@@ -55,10 +56,12 @@ sessions as (
     {%- set window_start = loaded_at_window_start(this) %}
     {{ user_touch_ctes(window_start) }}
 
+    -- the sessions fct_sessions recomputed (a page ping counts there: its watermark, its
+    -- engaged time), so that the order's channel, device and watermark follow its session
     window_sessions as (
-        select distinct session_id
-        from events
-        where loaded_at >= {{ window_start }}
+        select session_id
+        from sessions
+        where last_loaded_at >= {{ window_start }}
     ),
 
     touched_orders as (
@@ -151,6 +154,8 @@ final as (
         aggregated.units::integer as units,
         aggregated.revenue::numeric(14, 2) as revenue,
         first_lines.currency::text as currency,
+        sessions.channel,
+        sessions.device_class,
         -- the session's watermark too: the order is recomputed whenever its session is
         greatest(aggregated.last_loaded_at, sessions.last_loaded_at) as last_loaded_at
     from first_lines
