@@ -44,7 +44,7 @@
             then 'Paid Search'
         when {{ medium }} in ('display', 'banner', 'cpm', 'interstitial', 'expandable')
             then 'Display'
-        when ({{ paid }}) and {{ category }} is distinct from 'social' then 'Display'
+        when ({{ paid }}) and coalesce({{ category }}, '') <> 'social' then 'Display'
         when
             {{ medium }} in ('social', 'social-network', 'social-media', 'social network',
                 'social media', 'sm', 'paid social', 'paid-social')

@@ -34,8 +34,9 @@
             events.event_timestamp,
             events.event_date,
             events.loaded_at >= {{ window_start }} as is_in_window,
-            min(events.event_timestamp) filter (
-                where events.loaded_at < {{ window_start }}
+            -- a case, not a filter clause: window aggregates take no filter in every SQL
+            min(
+                case when events.loaded_at < {{ window_start }} then events.event_timestamp end
             ) over (partition by events.client_id) as first_seen_before_window
         from events
         inner join window_clients
