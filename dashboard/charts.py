@@ -96,9 +96,10 @@ def _layout(figure: go.Figure, height: int = 360, **extra: object) -> go.Figure:
 
 
 def _daily_axis(figure: go.Figure, days: int) -> None:
-    """Dates, not midnights: a tick on whole days, about 15 ticks at most."""
-    every = max(1, -(-days // 15))
-    figure.update_xaxes(type="date", tickformat="%b %d", dtick=every * DAY_MS)
+    """Dates, not midnights: a tick on whole days, 8 ticks at most, level (a half-width chart
+    has room for 8 dates side by side; slanted, they ran into the legend below)."""
+    every = max(1, -(-days // 8))
+    figure.update_xaxes(type="date", tickformat="%b %d", dtick=every * DAY_MS, tickangle=0)
 
 
 def funnel_figure(summary: FunnelSummary) -> go.Figure:
@@ -290,6 +291,7 @@ def channels_figure(rows: Sequence[TrafficRow]) -> go.Figure:
             yaxis="y2",
         )
     )
+    figure.update_xaxes(automargin=True)  # room for the channels' names, whole
     figure.update_layout(
         yaxis={"title": "sessions", "rangemode": "tozero"},
         yaxis2={
@@ -301,7 +303,10 @@ def channels_figure(rows: Sequence[TrafficRow]) -> go.Figure:
             "showgrid": False,
         },
     )
-    return _layout(figure, title="Sessions and conversion by channel")
+    figure = _layout(figure, title="Sessions and conversion by channel")
+    # the legend above the plot: below, it would cover the channels' names when they slant
+    figure.update_layout(legend={"y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"})
+    return figure
 
 
 def revenue_by_channel_figure(rows: Sequence[TrafficRow]) -> go.Figure:
