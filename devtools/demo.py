@@ -251,6 +251,7 @@ def account_for_sessions(conn: connection, run: DemoRun) -> str:
     elsewhere = [
         (where["all_invalid"], f"have only invalid events ({invalid_reason})"),
         (where["other_days"], f"start on a day other than {run.describe_days()}"),
+        (where["bots"], "are bots and crawlers (counted in fct_bot_traffic_daily only)"),
         (where["not_loaded"], "are not in the warehouse (not loaded yet?)"),
     ]
     elsewhere = [(count, why) for count, why in elsewhere if count]
@@ -276,7 +277,11 @@ with located as (
         sessions.session_id is null and exists (
             select 1 from public.invalid_events as invalid
             where invalid.payload ->> 'session_id' = generated.session_id
-        ) as is_all_invalid
+        ) as is_all_invalid,
+        sessions.session_id is null and exists (
+            select 1 from public.clickstream_events as events
+            where events.session_id = generated.session_id and events.is_bot
+        ) as is_bot
     from demo_sessions as generated
     left join public.fct_sessions as sessions on sessions.session_id = generated.session_id
 )
@@ -284,7 +289,7 @@ select
     count(*) filter (where session_date between %(first)s and %(last)s),
     count(*) filter (where session_date not between %(first)s and %(last)s),
     count(*) filter (where is_all_invalid),
-    count(*) filter (where session_date is null and not is_all_invalid),
+    count(*) filter (where session_date is null and not is_all_invalid and not is_bot),
     (
         select coalesce(sum(sessions), 0) from public.fct_funnel_daily
         where session_date between %(first)s and %(last)s
@@ -295,7 +300,8 @@ select
         inner join located on located.session_id = invalid.payload ->> 'session_id'
         where located.is_all_invalid
         group by reason order by count(*) desc, reason limit 1
-    )
+    ),
+    count(*) filter (where is_bot)
 from located
 """
 
@@ -316,6 +322,7 @@ def _locate_sessions(conn: connection, run: DemoRun) -> dict[str, Any]:
     names = ("in_funnel", "other_days", "all_invalid", "not_loaded", "funnel_sessions")
     located: dict[str, Any] = {name: int(value) for name, value in zip(names, row[:5], strict=True)}
     located["invalid_reason"] = row[5]
+    located["bots"] = int(row[6])
     return located
 
 

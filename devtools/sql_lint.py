@@ -69,8 +69,7 @@ def build_sample_warehouse(*dbt_arguments: str) -> None:
     """The warehouse built by `dbt run` on a few generated events, in the database PGDATABASE
     names: from there every incremental model compiles its incremental SQL."""
     load_sample_events()
-    # the seeds first: fct_sessions reads channel_sources (issue 11), which `dbt run` skips
-    run_dbt("seed", *dbt_arguments, quiet=True)
+    run_dbt("seed", *dbt_arguments, quiet=True)  # the channel grouping reads channel_sources
     run_dbt("run", *dbt_arguments, quiet=True)
 
 

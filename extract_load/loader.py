@@ -68,7 +68,7 @@ from extract_load.lines import (
 from extract_load.listing import ObjectRef, Window, choose_window, list_objects, not_in_manifest
 from extract_load.partitions import DayPartitions
 from extract_load.schema import ADD_TO_LOAD_RUN_SQL, ensure_schema
-from extract_load.user_agents import parse_new_user_agents
+from extract_load.user_agents import parse_user_agents, user_agent_of_line
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -254,6 +254,9 @@ class ObjectResult:
     lines_loaded: int = 0
     lines_rejected: int = 0
     replaced: bool = False  # replay: the object had been loaded before; its old lines went
+    # The user agents of the lines read (staging.user_agents): a line read by a try that was
+    # rolled back may add one whose line is not loaded, which costs a parsed row, nothing more.
+    user_agents: set[str] = field(default_factory=set, repr=False, compare=False)
     # The error that stopped reading the object, noted while COPY is reading it (psycopg2
     # reports an error raised inside COPY's read() as its own), so that it can be judged.
     read_error: BaseException | None = field(default=None, repr=False, compare=False)
@@ -320,9 +323,18 @@ class _ChunkReader:
 
 def _read_lines(fetched: FetchedObject, result: ObjectResult) -> Iterator[Line]:
     """The object's lines; a broken object is noted on its result and aborts the COPY."""
+    # The lines of an object share a few ingest blocks: each agent's text is decoded once.
+    seen_tails: set[bytes] = set()
     try:
         with fetched.open() as stream:
-            yield from iter_lines(stream)
+            for line in iter_lines(stream):
+                tail = line.data[line.data.rfind(b'"user_agent":') :]
+                if tail not in seen_tails:
+                    seen_tails.add(tail)
+                    agent = user_agent_of_line(line.data)
+                    if agent is not None:
+                        result.user_agents.add(agent)
+                yield line
     except UNREADABLE_ERRORS as error:
         result.read_error = error
         raise _ReadAbortedError(str(error)) from error
@@ -528,7 +540,7 @@ def _finish(
     with conn.cursor() as cursor:
         rejects.copy_into_table(cursor)
         # before commit, so dbt never reads a line whose user agent is not parsed yet
-        parse_new_user_agents(cursor)
+        parse_user_agents(cursor, set().union(*(result.user_agents for result in results)))
         execute_values(
             cursor,
             "update staging.load_manifest as manifest"

@@ -5,10 +5,13 @@ Python, with two well-kept libraries: `ua-parser` (the uap-core regexes, as Snow
 Matomo's enrichments use them) for browser, OS and device, and `crawlerdetect` (the
 CrawlerDetect list of ~1,400 crawler and HTTP-library patterns) for bots.
 
-The loader calls `parse_new_user_agents` in each batch's transaction, after the lines are in:
-the agents of the batch's lines that are not in staging.user_agents yet are parsed and
-inserted, so dbt never sees a line whose agent is not parsed. A warehouse loaded before this
-table existed is backfilled once, by ensure_schema, with `parse_missing_user_agents`.
+The loader reads each line's agent while it streams the line to COPY (`user_agent_of_line`:
+a search from the line's end, where the ingest Lambda writes its `ingest` block, compact
+JSON; no JSON parse of the line, so the loader keeps its speed), and calls
+`parse_user_agents` in the batch's transaction: the batch's agents not in
+staging.user_agents yet are parsed and inserted, so dbt never sees a line whose agent is not
+parsed. A warehouse loaded before this table existed is backfilled once, by ensure_schema,
+with `parse_missing_user_agents` (SQL over the stored lines).
 
 An agent longer than MAX_USER_AGENT_LENGTH is not stored (a B-tree key has a size limit, and
 no browser sends one that long): clickstream_events gives its events device class 'other',
@@ -18,10 +21,11 @@ not a bot.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
+from json import JSONDecoder
 from typing import Final
 
 from crawlerdetect import CrawlerDetect
@@ -170,10 +174,34 @@ def _parse_unparsed(cur: cursor, lines_condition: str) -> int:
     return _insert(cur, sorted(row[0] for row in cur.fetchall()))
 
 
-def parse_new_user_agents(cur: cursor) -> int:
-    """Parse the agents of the lines this transaction loaded (their loaded_at is the
-    transaction's now()) that are not in staging.user_agents yet; how many were added."""
-    return _parse_unparsed(cur, "raw.loaded_at = now()")
+_AGENT_KEY: Final = b'"user_agent":"'
+_DECODER: Final = JSONDecoder()
+
+
+def user_agent_of_line(data: bytes) -> str | None:
+    """The `ingest.user_agent` of a raw line as the ingest Lambda writes it (compact JSON, the
+    `ingest` block last, so the last `"user_agent":"` of the line is its), or None when the
+    line has none (or it is not a string). Decoded with json's own decoder."""
+    at = data.rfind(_AGENT_KEY)
+    if at < 0:
+        return None
+    try:
+        tail = data[at + len(_AGENT_KEY) - 1 :].decode("utf-8")
+        agent, _ = _DECODER.raw_decode(tail)  # the string value, up to its closing quote
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return agent if isinstance(agent, str) else None
+
+
+def parse_user_agents(cur: cursor, agents: Collection[str]) -> int:
+    """Parse and insert the `agents` (a batch's) that staging.user_agents does not hold yet;
+    how many were added. An agent longer than MAX_USER_AGENT_LENGTH is left out."""
+    wanted = sorted(agent for agent in agents if len(agent) <= MAX_USER_AGENT_LENGTH)
+    if not wanted:
+        return 0
+    cur.execute("select user_agent from staging.user_agents where user_agent = any(%s)", (wanted,))
+    known = {row[0] for row in cur.fetchall()}
+    return _insert(cur, [agent for agent in wanted if agent not in known])
 
 
 def parse_missing_user_agents(cur: cursor) -> int:

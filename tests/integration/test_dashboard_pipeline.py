@@ -138,14 +138,9 @@ def _write_raw_objects(bucket: str) -> None:
 def _dbt_run(work_dir: Path) -> None:
     """The working tree's dbt project, with its own target and log folders (another dbt run
     may be using dbt_project/target)."""
-    run_dbt(
-        "run",
-        "--target-path",
-        str(work_dir / "target"),
-        "--log-path",
-        str(work_dir / "logs"),
-        "--quiet",
-    )
+    paths = ("--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"))
+    run_dbt("seed", *paths, "--quiet")  # the channel grouping reads the seed channel_sources
+    run_dbt("run", *paths, "--quiet")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from clickstream.config import PROJECT_ROOT
 from clickstream.warehouse import connect
 from devtools import demo
-from devtools.traffic import TrafficStats, generate_requests
+from devtools.traffic import BOT_USER_AGENTS, Request, TrafficStats, generate_requests
 from tests.integration import dbt_support
 
 
@@ -53,29 +53,42 @@ def _one(sql: str) -> Any:
     return row[0]
 
 
+def _one_bot_session(requests: list[Request]) -> bool:
+    bots = {
+        event["session_id"]
+        for request in requests
+        if request.user_agent in BOT_USER_AGENTS
+        for event in request.events
+    }
+    return len(bots) == 1
+
+
 def test_demo_sends_loads_accounts_for_every_session_and_a_second_run_changes_nothing(
     warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Seed 20 makes two sessions whose client clock runs hours fast: every event of theirs
-    # breaks the contract, so they are in the traffic's sessions but not in the funnel.
-    arguments = ["--events", "300", "--days", "1", "--start", "2026-03-02", "--seed", "20"]
+    # Seed 112 makes two sessions whose client clock runs hours fast: every event of theirs
+    # breaks the contract, so they are in the traffic's sessions but not in the funnel; and
+    # one crawler's session, which the marts leave out (fct_bot_traffic_daily counts it).
+    arguments = ["--events", "500", "--days", "1", "--start", "2026-03-02", "--seed", "112"]
     stats = TrafficStats()
-    requests = list(generate_requests(300, 1, demo.parse_date("2026-03-02"), 20, stats=stats))
+    requests = list(generate_requests(500, 1, demo.parse_date("2026-03-02"), 112, stats=stats))
     assert stats.skewed_sessions == 2
+    assert _one_bot_session(requests)
 
     assert demo.main(arguments) == 0
     first = capsys.readouterr().out
     assert "sent through the ingest handler" in first
     assert f"{stats.sessions:,} sessions, {len(requests):,} requests sent" in first
     assert "lines loaded" in first
-    assert _raw_lines() == (stats.lines, 300)
-    assert _valid_plus_invalid_events() == 300
+    assert _raw_lines() == (stats.lines, 500)
+    assert _valid_plus_invalid_events() == 500
     funnel_sessions = _one("select sum(sessions) from public.fct_funnel_daily")
-    assert funnel_sessions == stats.sessions - 2
+    assert funnel_sessions == stats.sessions - 3
     assert (
-        f"sessions: {stats.sessions} generated, {funnel_sessions} in the funnel; the other 2 "
-        "have only invalid events (event_timestamp: more than 1 hour after "
-        "ingest.received_at; kept in invalid_events)\n"
+        f"sessions: {stats.sessions} generated, {funnel_sessions} in the funnel; of the other"
+        " 3, 2 have only invalid events (event_timestamp: more than 1 hour after"
+        " ingest.received_at; kept in invalid_events), 1 are bots and crawlers (counted in"
+        " fct_bot_traffic_daily only)\n"
     ) in first
     assert "== the marts, for 2026-03-02 (UTC)" in first
     assert "http://127.0.0.1:3838" in first
@@ -89,7 +102,7 @@ def test_demo_sends_loads_accounts_for_every_session_and_a_second_run_changes_no
     assert f"nothing new arrived: {len(requests)} objects already loaded, marts unchanged\n" in (
         second
     )
-    assert _raw_lines() == (stats.lines, 300)
+    assert _raw_lines() == (stats.lines, 500)
     # The marts read the same as after the first run.
     assert second.split("== the marts")[1] == first.split("== the marts")[1]
     runs = "select count(*), count(*) filter (where objects = 0) from staging.load_runs"
