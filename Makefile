@@ -25,9 +25,10 @@ DBT := $(RUN) $(BIN)/dbt
 SQLFLUFF := $(if $(PGHOST),,PGDATABASE=clickstream_lint) $(RUN) $(BIN)/python -m devtools.sql_lint \
 	$(if $(PGHOST),,--both-shapes)
 
-# The demo's traffic: a day of a small shop, deterministic for the seed.
+# The demo's traffic: two weeks of a small shop, deterministic for the seed (two weeks, so that
+# a weekly cohort of users has a whole week after its first: week-1 retention).
 DEMO_EVENTS ?= 20000
-DEMO_DAYS ?= 1
+DEMO_DAYS ?= 14
 
 .PHONY: help setup services-up services-down services-status demo test lint format bench hourly clean
 
@@ -65,7 +66,7 @@ services-down: $(INSTALLED) ## stop the embedded services (their data is kept un
 services-status: $(INSTALLED) ## show where the warehouse and the bucket are
 	$(BIN)/python -m devtools.services status
 
-demo: $(INSTALLED) ## run the whole pipeline on a generated day of traffic and show the marts
+demo: $(INSTALLED) ## run the whole pipeline on two generated weeks of traffic and show the marts
 	$(RUN) $(BIN)/python -m devtools.demo --events $(DEMO_EVENTS) --days $(DEMO_DAYS)
 
 # One line on stderr and exit 1 when the load, dbt build or freshness fails (devtools/hourly.py);

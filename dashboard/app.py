@@ -20,7 +20,13 @@ from starlette.requests import Request
 
 from clickstream.errors import WarehouseUnreachableError
 from dashboard import charts, queries
-from dashboard.queries import DateRange, MartsNotBuiltError, ProductFilter
+from dashboard.queries import (
+    DateRange,
+    MartsNotBuiltError,
+    ProductFilter,
+    TrafficFilter,
+    TrafficRow,
+)
 
 log = logging.getLogger("dashboard")
 
@@ -59,7 +65,11 @@ function fitCharts() {
 }
 $(document).on('shiny:value shown.bs.tab', function () { setTimeout(fitCharts, 60); });
 """
-ALL = ""  # the select inputs' "every category / brand" choice
+ALL = ""  # the select inputs' "every category / brand / channel / device" choice
+TRAFFIC_FILTER_SCOPE = (
+    "Channel and device apply to Funnel, Acquisition and Audience's orders; Products and "
+    "Activity count every session (their marts are not split by channel)."
+)
 
 
 # ---------------------------------------------------------------- formatting
@@ -72,6 +82,10 @@ def count(value: int) -> str:
 def plural(value: int, noun: str) -> str:
     """'1 purchase event', '3 purchase events'."""
     return f"{count(value)} {noun}{'' if value == 1 else 's'}"
+
+
+def share(part: int, whole: int) -> float | None:
+    return None if not whole else part / whole
 
 
 def percent(value: float | None) -> str:
@@ -91,6 +105,20 @@ def money_compact(value: queries.Money) -> str:
     if abs(amount) >= 10_000:
         return f"{value.currency} {amount / 1_000:,.1f}k"
     return money(value)
+
+
+def money_or_missing(value: queries.Money | None) -> str:
+    return MISSING if value is None else money(value)
+
+
+def duration(seconds: float | None) -> str:
+    """'45 s', '2 min 05 s'."""
+    if seconds is None:
+        return MISSING
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60:02d} s"
 
 
 def age(delta: timedelta | None) -> str:
@@ -187,6 +215,23 @@ def _no_rows_in_range(what: str, dates: DateRange) -> ui.Tag:
     )
 
 
+def _sessions_of(where: TrafficFilter) -> str:
+    """'sessions', or 'Paid Search sessions on mobile' when the filter is set."""
+    return "sessions" if not where.is_set else where.describe()
+
+
+def _traffic_filter_notes(where: TrafficFilter) -> list[ui.Tag]:
+    if not where.is_set:
+        return []
+    return [
+        note(
+            "traffic-filter-note",
+            f"Only {where.describe()} (the sidebar's channel and device filter; "
+            "figures from fct_traffic_daily).",
+        )
+    ]
+
+
 # ---------------------------------------------------------------- page notes
 
 
@@ -223,12 +268,14 @@ def one_day_note(note_id: str, day: date, what: str) -> ui.Tag:
 # ---------------------------------------------------------------- pages
 
 
-def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
-    summary = queries.funnel_summary(conn, dates)
+def funnel_page(
+    conn: connection, dates: DateRange, where: TrafficFilter = queries.EVERY_SESSION
+) -> ui.Tag:
+    summary = queries.funnel_summary(conn, dates, where)
     if summary.sessions == 0:
-        return _no_rows_in_range("sessions", dates)
+        return _no_rows_in_range(_sessions_of(where), dates)
     full_days, partial_days = queries.split_partial_days(
-        queries.funnel_daily(conn, dates), lambda day: day.sessions
+        queries.funnel_daily(conn, dates, where), lambda day: day.sessions
     )
     by_step = {step.step: step for step in summary.steps}
     trend: ui.TagChild
@@ -243,11 +290,12 @@ def funnel_page(conn: connection, dates: DateRange) -> ui.Tag:
             charts.to_html(charts.conversion_trend_figure(full_days), "chart-conversion")
         )
     notes = [
+        *_traffic_filter_notes(where),
         note(
             "purchase-note",
             "Sessions with a purchase: sessions that contain at least one purchase event. "
             "The Products page counts purchase events and the units they bought.",
-        )
+        ),
     ]
     if partial_days:
         notes.append(
@@ -486,6 +534,285 @@ def activity_page(conn: connection, dates: DateRange) -> ui.Tag:
     )
 
 
+# ---------------------------------------------------------------- Acquisition
+
+
+TRAFFIC_HEADERS = (
+    "sessions",
+    "share",
+    "conversion",
+    "orders",
+    "revenue",
+    "revenue / session",
+    "bounce rate",
+    "engaged time / session",
+)
+
+
+def traffic_table(
+    table_id: str, dimension: str, rows: Sequence[queries.TrafficRow], total_sessions: int
+) -> ui.Tag:
+    """Rows of a traffic breakdown with every measure; `share`: of the range's sessions."""
+    return table(
+        table_id,
+        (dimension, *TRAFFIC_HEADERS),
+        [
+            (
+                row.label,
+                count(row.sessions),
+                percent(share(row.sessions, total_sessions)),
+                percent(row.conversion_rate),
+                count(row.orders),
+                money(row.revenue),
+                money_or_missing(row.revenue_per_session),
+                percent(row.bounce_rate),
+                duration(row.engaged_seconds_per_session),
+            )
+            for row in rows
+        ],
+    )
+
+
+def traffic_card(title: str, content: ui.TagChild) -> ui.Tag:
+    return ui.card(ui.card_header(title), content)
+
+
+def acquisition_kpis(totals: queries.TrafficMeasures) -> ui.Tag:
+    return kpi_row(
+        kpi("sessions", "Sessions", count(totals.sessions)),
+        kpi("conversion", "Session conversion", percent(totals.conversion_rate)),
+        kpi("orders", "Orders", count(totals.orders)),
+        kpi("revenue", "Revenue", money_compact(totals.revenue), money(totals.revenue)),
+        kpi(
+            "revenue-per-session", "Revenue / session", money_or_missing(totals.revenue_per_session)
+        ),
+        kpi("bounce-rate", "Bounce rate", percent(totals.bounce_rate)),
+        kpi(
+            "engaged-time",
+            "Engaged time / session",
+            duration(totals.engaged_seconds_per_session),
+        ),
+    )
+
+
+def acquisition_page(conn: connection, dates: DateRange, where: TrafficFilter) -> ui.Tag:
+    totals = queries.traffic_totals(conn, dates, where)
+    if totals.sessions == 0:
+        return _no_rows_in_range(_sessions_of(where), dates)
+
+    def breakdown(by: queries.TrafficDimension, limit: int | None = None) -> list[TrafficRow]:
+        return queries.traffic_breakdown(conn, dates, by, where, limit)
+
+    channels = breakdown("channel")
+    days = queries.traffic_by_day(conn, dates, where)
+    day_count = len({day.session_date for day in days})
+    trend: list[ui.Tag] = []
+    if day_count > 1:
+        trend = [
+            figure_card(
+                "Sessions per day by channel",
+                charts.sessions_by_channel_per_day_figure(days),
+                "chart-channel-days",
+            )
+        ]
+    devices, browsers = breakdown("device_class"), breakdown("browser_family", 10)
+    return ui.div(
+        acquisition_kpis(totals),
+        *_traffic_filter_notes(where),
+        note(
+            "acquisition-note",
+            "Sessions by the channel, source, medium, campaign and landing page of their first "
+            "event, and by device and browser; conversion: sessions with a purchase / "
+            "sessions; orders and revenue: of those sessions (revenue in "
+            f"{totals.revenue.currency}); a bounce: a session of one event. "
+            f"{queries.NOT_SET}: the session had no such value (e.g. no UTM campaign).",
+        ),
+        ui.layout_columns(
+            figure_card("Channels", charts.channels_figure(channels), "chart-channels"),
+            figure_card(
+                "Revenue by channel", charts.revenue_by_channel_figure(channels), "chart-revenue"
+            ),
+            col_widths=(7, 5),
+        ),
+        traffic_card(
+            "Channels", traffic_table("channels-table", "channel", channels, totals.sessions)
+        ),
+        *trend,
+        traffic_card(
+            "Top 15 sources / media",
+            traffic_table(
+                "sources-table", "source / medium", breakdown("source_medium", 15), totals.sessions
+            ),
+        ),
+        traffic_card(
+            "Top 15 campaigns",
+            traffic_table(
+                "campaigns-table", "campaign", breakdown("campaign", 15), totals.sessions
+            ),
+        ),
+        traffic_card(
+            "Top 15 landing pages",
+            traffic_table(
+                "landing-pages-table",
+                "landing page",
+                breakdown("landing_page", 15),
+                totals.sessions,
+            ),
+        ),
+        ui.layout_columns(
+            figure_card(
+                "Devices", charts.share_figure(devices, "Sessions by device"), "chart-devices"
+            ),
+            figure_card(
+                "Browsers", charts.share_figure(browsers, "Sessions by browser"), "chart-browsers"
+            ),
+            col_widths=(6, 6),
+        ),
+        ui.layout_columns(
+            traffic_card(
+                "Devices", traffic_table("devices-table", "device", devices, totals.sessions)
+            ),
+            traffic_card(
+                "Top 10 browsers",
+                traffic_table("browsers-table", "browser", browsers, totals.sessions),
+            ),
+            col_widths=(6, 6),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- Audience
+
+
+def retention_table(cohorts: Sequence[queries.Cohort]) -> ui.Tag:
+    """Cohorts by weeks since the first visit; '*' marks a week in progress."""
+    widest = max((len(cohort.weeks) for cohort in cohorts), default=0)
+    rows = []
+    for cohort in cohorts:
+        cells = [""] * widest
+        for week in cohort.weeks:
+            mark = "*" if week.status == "in progress" else ""
+            cells[week.weeks_since_first_visit] = f"{percent(week.retention_rate)}{mark}"
+        rows.append((f"{cohort.cohort_week:%Y-%m-%d}", count(cohort.users), *cells))
+    return table(
+        "retention-table",
+        ("cohort (week of first visit)", "users", *(f"week {week}" for week in range(widest))),
+        rows,
+    )
+
+
+def _week_one_note(week_one: queries.WeekRetention, last_day: date) -> str:
+    if not week_one.cohorts:
+        return (
+            "no cohort in these dates has a complete week 1 yet "
+            f"(the data ends {last_day:%Y-%m-%d})"
+        )
+    return (
+        f"over the {plural(week_one.cohorts, 'cohort')} whose week 1 is complete "
+        f"({count(week_one.active_users)} of {count(week_one.users)} users)"
+    )
+
+
+def audience_page(conn: connection, dates: DateRange, where: TrafficFilter) -> ui.Tag:
+    days = queries.users_daily(conn, dates)
+    data = queries.data_dates(conn)
+    if not days or data is None:
+        return _no_rows_in_range("active users", dates)
+    last_day = data.every_day.end
+    full_days, partial_days = queries.split_partial_days(days, lambda day: day.sessions)
+    cohorts = queries.retention_cohorts(conn, dates, last_day)
+    week_one = queries.week_retention(cohorts, 1)
+    totals = queries.traffic_totals(conn, dates, where)
+    order_days = queries.days_together(queries.traffic_by_day(conn, dates, where))
+    sessions = sum(day.sessions for day in days)
+    returning_sessions = sum(day.sessions_of_returning_users for day in days)
+    mean_returning = (
+        round(sum(day.returning_users for day in full_days) / len(full_days)) if full_days else 0
+    )
+    filter_notes = []
+    if where.is_set:
+        filter_notes = [
+            note(
+                "traffic-filter-note",
+                f"Orders, order value and revenue per session: only {where.describe()} (the "
+                "sidebar's filter). New and returning users and retention: every user (their "
+                "marts are not split by channel or device).",
+            )
+        ]
+    partial_notes = []
+    if partial_days:
+        partial_notes = [
+            partial_days_note(
+                [(day.activity_date, day.sessions) for day in partial_days],
+                "sessions",
+                "the mean of returning users",
+            )
+        ]
+    return ui.div(
+        kpi_row(
+            kpi("new-users", "New users", count(sum(day.new_users for day in days))),
+            kpi("returning-users", "Returning users per full day (mean)", count(mean_returning)),
+            kpi(
+                "returning-sessions",
+                "Sessions of returning users",
+                percent(share(returning_sessions, sessions)),
+                f"of {plural(sessions, 'session')}",
+            ),
+            kpi(
+                "week-1-retention",
+                "Week-1 retention",
+                percent(week_one.rate),
+                f"{plural(week_one.cohorts, 'cohort')} with a whole week 1",
+            ),
+            kpi("orders", "Orders", count(totals.orders)),
+            kpi("aov", "Average order value", money_or_missing(totals.average_order_value)),
+            kpi(
+                "revenue-per-session",
+                "Revenue / session",
+                money_or_missing(totals.revenue_per_session),
+            ),
+        ),
+        *filter_notes,
+        note(
+            "audience-note",
+            "Users are stitched across devices and visits: a browser whose visitor logs in "
+            "counts as that user, its earlier anonymous visits too; a browser never logged in "
+            "is a user of its own. New: the user's first visit was that day; returning: first "
+            "seen on an earlier day. Week-1 retention: the share of a cohort (users whose "
+            "first visit fell in one Monday-to-Sunday week, UTC) active in the week after, "
+            f"{_week_one_note(week_one, last_day)}. Average order value: revenue / orders.",
+        ),
+        *partial_notes,
+        ui.layout_columns(
+            figure_card(
+                "New and returning users",
+                charts.new_and_returning_figure(days),
+                "chart-new-returning",
+            ),
+            figure_card(
+                "Retention by weekly cohort", charts.retention_figure(cohorts), "chart-retention"
+            ),
+            figure_card(
+                "Order value and revenue per session",
+                charts.order_values_figure(order_days),
+                "chart-order-values",
+            ),
+            ui.card(
+                ui.card_header("Weekly cohorts"),
+                ui.div(retention_table(cohorts), class_="table-responsive"),
+                ui.p(
+                    "Share of each cohort active N weeks after its first visit's week. "
+                    f"* the week is in progress (the data ends {last_day:%Y-%m-%d}); blank: not "
+                    "reached yet.",
+                    id="retention-note",
+                    class_="small text-muted mb-0",
+                ),
+            ),
+            col_widths=(6, 6, 6, 6),
+        ),
+    )
+
+
 def freshness_banner(health: queries.DataHealth) -> ui.Tag:
     fresh = health.load_age is not None and health.load_age <= FRESHNESS_LIMIT
     text = (
@@ -589,6 +916,11 @@ class Choices:
             category=self._input.category() or None, brand=self._input.brand() or None
         )
 
+    def traffic_filter(self) -> TrafficFilter:
+        return TrafficFilter(
+            channel=self._input.channel() or None, device_class=self._input.device() or None
+        )
+
     def rank_by(self) -> queries.ProductMetric:
         chosen = self._input.rank_by()
         return next((metric for metric in queries.PRODUCT_METRICS if metric == chosen), "views")
@@ -613,6 +945,9 @@ class Page:
     dated: bool = True
     # Inputs of the page's own, above it.
     controls: Callable[[StartState], ui.Tag] | None = None
+    # Whether the page follows the sidebar's channel and device filter (its marts are split
+    # by channel and device); one that does not says so while the filter is set.
+    follows_traffic_filter: bool = False
 
 
 def _dated(
@@ -640,7 +975,26 @@ def product_controls(start: StartState) -> ui.Tag:
 
 
 PAGES = (
-    Page("Funnel", "funnel", _dated(lambda conn, dates, _: funnel_page(conn, dates))),
+    Page(
+        "Funnel",
+        "funnel",
+        _dated(lambda conn, dates, choices: funnel_page(conn, dates, choices.traffic_filter())),
+        follows_traffic_filter=True,
+    ),
+    Page(
+        "Acquisition",
+        "acquisition",
+        _dated(
+            lambda conn, dates, choices: acquisition_page(conn, dates, choices.traffic_filter())
+        ),
+        follows_traffic_filter=True,
+    ),
+    Page(
+        "Audience",
+        "audience",
+        _dated(lambda conn, dates, choices: audience_page(conn, dates, choices.traffic_filter())),
+        follows_traffic_filter=True,
+    ),
     Page(
         "Products",
         "products",
@@ -696,6 +1050,9 @@ def app_ui(request: Request) -> ui.Tag:
                 "dates", "Dates (UTC)", start=start.dates.start, end=start.dates.end
             ),
             ui.input_action_button("all_dates", "All dates", class_="btn-sm"),
+            ui.input_select("channel", "Channel", _choices(queries.CHANNELS, "All channels")),
+            ui.input_select("device", "Device", _choices(queries.DEVICE_CLASSES, "All devices")),
+            ui.p(TRAFFIC_FILTER_SCOPE, class_="small text-muted", id="traffic-filter-scope"),
             ui.output_ui("data_note"),
             width=270,
         ),
@@ -730,7 +1087,18 @@ def _render_page(page: Page, choices: Choices) -> ui.Tag:
         return empty_state("Choose a start and an end date in the sidebar.")
     if dates.start > dates.end:
         return empty_state("The start date is after the end date: swap them in the sidebar.")
-    return _guarded(lambda conn: page.build(conn, dates, choices))
+    drawn = _guarded(lambda conn: page.build(conn, dates, choices))
+    where = choices.traffic_filter()
+    if page.follows_traffic_filter or not where.is_set:
+        return drawn
+    return ui.div(
+        note(
+            "traffic-filter-ignored",
+            f"This page counts every session: the channel and device filter ({where.describe()}) "
+            f"does not apply to it (its marts are not split by channel or device).",
+        ),
+        drawn,
+    )
 
 
 def _page_renderer(page: Page, choices: Choices) -> Callable[[], ui.Tag]:

@@ -15,7 +15,9 @@ import plotly.io as pio
 
 from clickstream.contract import EVENT_NAMES
 from dashboard.queries import (
+    CHANNELS,
     ActiveDay,
+    Cohort,
     DateRange,
     EventCount,
     FunnelDay,
@@ -24,6 +26,9 @@ from dashboard.queries import (
     LoadRun,
     ProductMetric,
     ProductRow,
+    TrafficDay,
+    TrafficRow,
+    UsersDay,
 )
 
 PLOTLY_JS_DIR = Path(plotly.__file__).parent / "package_data"  # holds plotly.min.js
@@ -43,6 +48,19 @@ EVENT_COLOURS = dict(
         strict=True,
     )
 )
+# One colour per channel (the channel_group macro's values), in their order.
+CHANNEL_COLOURS = dict(
+    zip(
+        CHANNELS,
+        (
+            "#4c78a8", "#54a24b", "#f58518", "#e45756", "#72b7b2",
+            "#b279a2", "#eeca3b", "#9d755d", "#bab0ac",
+        ),
+        strict=True,
+    )
+)  # fmt: skip
+NEW_COLOUR = "#72b7b2"
+RETURNING_COLOUR = "#4c78a8"
 METRIC_LABELS: dict[ProductMetric, str] = {
     "views": "Views",
     "add_to_carts": "Add-to-carts",
@@ -78,9 +96,10 @@ def _layout(figure: go.Figure, height: int = 360, **extra: object) -> go.Figure:
 
 
 def _daily_axis(figure: go.Figure, days: int) -> None:
-    """Dates, not midnights: a tick on whole days, about 15 ticks at most."""
-    every = max(1, -(-days // 15))
-    figure.update_xaxes(type="date", tickformat="%b %d", dtick=every * DAY_MS)
+    """Dates, not midnights: a tick on whole days, 8 ticks at most, level (a half-width chart
+    has room for 8 dates side by side; slanted, they ran into the legend below)."""
+    every = max(1, -(-days // 8))
+    figure.update_xaxes(type="date", tickformat="%b %d", dtick=every * DAY_MS, tickangle=0)
 
 
 def funnel_figure(summary: FunnelSummary) -> go.Figure:
@@ -241,3 +260,190 @@ def loads_figure(loads: Sequence[LoadRun]) -> go.Figure:
     figure = _layout(figure, height=320, title="Lines loaded and rejected (UTC)")
     figure.update_layout(legend={"orientation": "h", "y": -0.3})
     return figure
+
+
+# ---------------------------------------------------------------- Acquisition
+
+
+def _channel_colour(channel: str) -> str:
+    return CHANNEL_COLOURS.get(channel, "#bab0ac")
+
+
+def channels_figure(rows: Sequence[TrafficRow]) -> go.Figure:
+    """Sessions by channel (bars, most first) and each channel's conversion (dots, right axis)."""
+    labels = [row.label for row in rows]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=labels,
+            y=[row.sessions for row in rows],
+            name="sessions",
+            marker_color=[_channel_colour(label) for label in labels],
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=labels,
+            y=[row.conversion_rate for row in rows],
+            name="conversion",
+            mode="markers",
+            marker={"color": "#222222", "size": 10, "symbol": "diamond"},
+            yaxis="y2",
+        )
+    )
+    figure.update_xaxes(automargin=True)  # room for the channels' names, whole
+    figure.update_layout(
+        yaxis={"title": "sessions", "rangemode": "tozero"},
+        yaxis2={
+            "title": "conversion",
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".1%",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+    )
+    figure = _layout(figure, title="Sessions and conversion by channel")
+    # the legend above the plot: below, it would cover the channels' names when they slant
+    figure.update_layout(legend={"y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"})
+    return figure
+
+
+def revenue_by_channel_figure(rows: Sequence[TrafficRow]) -> go.Figure:
+    ordered = sorted(rows, key=lambda row: (row.revenue.amount, row.label))  # largest on top
+    currency = rows[0].revenue.currency if rows else ""
+    figure = go.Figure(
+        go.Bar(
+            x=[float(row.revenue.amount) for row in ordered],
+            y=[row.label for row in ordered],
+            orientation="h",
+            marker_color=[_channel_colour(row.label) for row in ordered],
+        )
+    )
+    figure.update_xaxes(tickformat=",.0f", title=f"revenue ({currency})")
+    figure.update_yaxes(automargin=True)
+    return _layout(figure, title=f"Revenue by channel ({currency})")
+
+
+def sessions_by_channel_per_day_figure(days: Sequence[TrafficDay]) -> go.Figure:
+    figure = go.Figure()
+    for channel in CHANNELS:
+        points = [day for day in days if day.channel == channel]
+        if points:
+            figure.add_trace(
+                go.Bar(
+                    x=[point.session_date for point in points],
+                    y=[point.sessions for point in points],
+                    name=channel,
+                    marker_color=_channel_colour(channel),
+                )
+            )
+    figure.update_layout(barmode="stack")
+    _daily_axis(figure, len({day.session_date for day in days}))
+    return _layout(figure, title="Sessions per day by channel (session start, UTC)")
+
+
+def share_figure(rows: Sequence[TrafficRow], title: str) -> go.Figure:
+    """Sessions by a small dimension (device class, browser) as a donut."""
+    figure = go.Figure(
+        go.Pie(
+            labels=[row.label for row in rows],
+            values=[row.sessions for row in rows],
+            hole=0.45,
+            sort=False,
+            textinfo="label+percent",
+        )
+    )
+    figure = _layout(figure, height=320, title=title)
+    figure.update_layout(showlegend=False)
+    return figure
+
+
+# ---------------------------------------------------------------- Audience
+
+
+def new_and_returning_figure(days: Sequence[UsersDay]) -> go.Figure:
+    dates = [day.activity_date for day in days]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=dates,
+            y=[day.returning_users for day in days],
+            name="returning users",
+            marker_color=RETURNING_COLOUR,
+        )
+    )
+    figure.add_trace(
+        go.Bar(
+            x=dates, y=[day.new_users for day in days], name="new users", marker_color=NEW_COLOUR
+        )
+    )
+    figure.update_layout(barmode="stack")
+    _daily_axis(figure, len(days))
+    return _layout(figure, title="New and returning users per day (UTC)")
+
+
+def cohort_label(cohort: Cohort) -> str:
+    return f"{cohort.cohort_week:%Y-%m-%d} ({cohort.users:,})"
+
+
+def retention_figure(cohorts: Sequence[Cohort]) -> go.Figure:
+    """Cohorts (newest at the bottom) by weeks since the first visit: the share of the
+    cohort active in that week. Weeks the data has not reached are blank; a week still in
+    progress is marked with an asterisk."""
+    widest = max((len(cohort.weeks) for cohort in cohorts), default=0)
+    z: list[list[float | None]] = []
+    text: list[list[str]] = []
+    for cohort in cohorts:
+        row: list[float | None] = [None] * widest
+        labels = [""] * widest
+        for week in cohort.weeks:
+            row[week.weeks_since_first_visit] = week.retention_rate
+            mark = "*" if week.status == "in progress" else ""
+            rate = week.retention_rate
+            labels[week.weeks_since_first_visit] = "" if rate is None else f"{rate:.0%}{mark}"
+        z.append(row)
+        text.append(labels)
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"week {week}" for week in range(widest)],
+            y=[cohort_label(cohort) for cohort in cohorts],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"tickformat": ".0%"},
+            hovertemplate="cohort %{y}, %{x}: %{text} active<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed", type="category", automargin=True)
+    height = max(260, 34 * len(cohorts) + 120)
+    return _layout(
+        figure,
+        height=height,
+        title="Weekly cohorts (first visit, users): share active N weeks later",
+    )
+
+
+def order_values_figure(days: Sequence[TrafficDay]) -> go.Figure:
+    """Average order value and revenue per session by day, from the days' totals."""
+    dates = [day.session_date for day in days]
+    currency = days[0].revenue.currency if days else ""
+    figure = go.Figure()
+    for name, values in (
+        ("average order value", [day.average_order_value for day in days]),
+        ("revenue per session", [day.revenue_per_session for day in days]),
+    ):
+        figure.add_trace(
+            go.Scatter(
+                x=dates,
+                y=[None if value is None else float(value.amount) for value in values],
+                name=name,
+                mode="lines+markers",
+            )
+        )
+    figure.update_yaxes(rangemode="tozero", tickformat=",.2f", title=currency)
+    _daily_axis(figure, len(days))
+    return _layout(figure, title=f"Order value and revenue per session by day ({currency})")

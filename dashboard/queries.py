@@ -2,10 +2,11 @@
 
 Every function takes an open connection and returns plain typed rows (frozen dataclasses);
 nothing here knows about Shiny or plotly. The pages read only the small aggregate marts
-(`fct_funnel_daily`, `fct_product_performance_daily`, `fct_activity_hourly`,
-`fct_activity_daily`, `invalid_events`) and the loader's `staging.load_runs` /
-`staging.rejected_events`, never the 10M-row `clickstream_events`, so every panel stays fast.
-Column names and metric definitions: design.md and briefs/marts.md.
+(`fct_funnel_daily`, `fct_traffic_daily`, `fct_product_performance_daily`,
+`fct_activity_hourly`, `fct_activity_daily`, `fct_users_daily`, `fct_retention_weekly`,
+`invalid_events`) and the loader's `staging.load_runs` / `staging.rejected_events`, never the
+10M-row `clickstream_events` or `fct_sessions`, so every panel stays fast.
+Column names and metric definitions: design.md and docs/dashboard.md.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _rows(conn: connection, query: str, params: dict[str, Any] | None = None) ->
         return cursor.fetchall()
 
 
-def _rate(numerator: int | Decimal | None, denominator: int | Decimal | None) -> float | None:
+def _rate(numerator: float | Decimal | None, denominator: float | Decimal | None) -> float | None:
     """numerator / denominator, None when the denominator is 0 (as in the marts)."""
     if not denominator:
         return None
@@ -174,7 +175,76 @@ def data_date_range(conn: connection) -> DateRange | None:
     return None if dates is None else dates.every_day
 
 
+# ---------------------------------------------------------------- the channel and device filter
+
+# fct_traffic_daily's channel values (the channel_group macro's, exactly) and device classes
+# (bots are never in the marts), in the order the filters list them.
+CHANNELS = (
+    "Direct",
+    "Organic Search",
+    "Paid Search",
+    "Social",
+    "Email",
+    "Referral",
+    "Affiliates",
+    "Display",
+    "Other",
+)
+DEVICE_CLASSES = ("desktop", "mobile", "tablet", "other")
+NOT_SET = "(not set)"  # fct_traffic_daily's value for a missing dimension
+
+
+@dataclass(frozen=True)
+class TrafficFilter:
+    """The sessions' channel and device class; None means every one. Only the pages reading
+    fct_traffic_daily (one row per day and channel, device, ...) can follow it."""
+
+    channel: str | None = None
+    device_class: str | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return self.channel is not None or self.device_class is not None
+
+    def params(self) -> dict[str, Any]:
+        return {"channel": self.channel, "device_class": self.device_class}
+
+    def describe(self) -> str:
+        """'Paid Search sessions on mobile', 'every session'."""
+        if not self.is_set:
+            return "every session"
+        text = f"{self.channel} sessions" if self.channel else "sessions"
+        return f"{text} on {self.device_class}" if self.device_class else text
+
+
+_TRAFFIC_FILTER_SQL = """
+    session_date between %(start)s and %(end)s
+    and (%(channel)s::text is null or channel = %(channel)s)
+    and (%(device_class)s::text is null or device_class = %(device_class)s)
+"""
+EVERY_SESSION = TrafficFilter()
+
+
 # ---------------------------------------------------------------- Funnel
+
+
+_FUNNEL_COUNTS = """
+    coalesce(sum(sessions), 0),
+    coalesce(sum(sessions_with_page_view), 0),
+    coalesce(sum(sessions_with_product_view), 0),
+    coalesce(sum(sessions_with_add_to_cart), 0),
+    coalesce(sum(sessions_with_checkout), 0),
+    coalesce(sum(sessions_with_purchase), 0)
+"""
+
+
+def _funnel_source(where: TrafficFilter) -> str:
+    """The relation and condition the funnel counts come from: fct_funnel_daily (a row a day)
+    for every session, fct_traffic_daily (same counts, split by channel, device, ...) for a
+    channel or device. Both are fixed text: the values go in as parameters."""
+    if where.is_set:
+        return f"public.fct_traffic_daily where {_TRAFFIC_FILTER_SQL}"
+    return "public.fct_funnel_daily where session_date between %(start)s and %(end)s"
 
 
 @dataclass(frozen=True)
@@ -198,22 +268,15 @@ class FunnelSummary:
         return _rate(self.steps[-1].sessions, self.sessions)
 
 
-def funnel_summary(conn: connection, dates: DateRange) -> FunnelSummary:
-    """Sessions started in the range and how many reached each step (fct_funnel_daily)."""
+def funnel_summary(
+    conn: connection, dates: DateRange, where: TrafficFilter = EVERY_SESSION
+) -> FunnelSummary:
+    """Sessions started in the range and how many reached each step (fct_funnel_daily, or
+    fct_traffic_daily for one channel or device)."""
     (row,) = _rows(
         conn,
-        """
-        select
-            coalesce(sum(sessions), 0),
-            coalesce(sum(sessions_with_page_view), 0),
-            coalesce(sum(sessions_with_product_view), 0),
-            coalesce(sum(sessions_with_add_to_cart), 0),
-            coalesce(sum(sessions_with_checkout), 0),
-            coalesce(sum(sessions_with_purchase), 0)
-        from public.fct_funnel_daily
-        where session_date between %(start)s and %(end)s
-        """,
-        dates.params(),
+        f"select {_FUNNEL_COUNTS} from {_funnel_source(where)}",
+        dates.params() | where.params(),
     )
     sessions = int(row[0])
     counts = [int(value) for value in row[1:]]
@@ -230,46 +293,52 @@ def funnel_summary(conn: connection, dates: DateRange) -> FunnelSummary:
 class FunnelDay:
     session_date: date
     sessions: int
+    sessions_with_product_view: int
+    sessions_with_add_to_cart: int
+    sessions_with_checkout: int
     sessions_with_purchase: int
-    product_view_rate: float | None
-    add_to_cart_rate: float | None
-    checkout_rate: float | None
-    purchase_rate: float | None
-    session_conversion_rate: float | None
+
+    # The rates of fct_funnel_daily, from the day's counts (so that they can be worked out
+    # for one channel or device too).
+    @property
+    def product_view_rate(self) -> float | None:
+        return _rate(self.sessions_with_product_view, self.sessions)
+
+    @property
+    def add_to_cart_rate(self) -> float | None:
+        return _rate(self.sessions_with_add_to_cart, self.sessions_with_product_view)
+
+    @property
+    def checkout_rate(self) -> float | None:
+        return _rate(self.sessions_with_checkout, self.sessions_with_add_to_cart)
+
+    @property
+    def purchase_rate(self) -> float | None:
+        return _rate(self.sessions_with_purchase, self.sessions_with_checkout)
+
+    @property
+    def session_conversion_rate(self) -> float | None:
+        return _rate(self.sessions_with_purchase, self.sessions)
 
 
-def funnel_daily(conn: connection, dates: DateRange) -> list[FunnelDay]:
+def funnel_daily(
+    conn: connection, dates: DateRange, where: TrafficFilter = EVERY_SESSION
+) -> list[FunnelDay]:
     """The conversion trend: one row per session date in the range."""
     rows = _rows(
         conn,
-        """
+        f"""
         select
-            session_date, sessions, sessions_with_purchase,
-            product_view_rate, add_to_cart_rate, checkout_rate, purchase_rate,
-            session_conversion_rate
-        from public.fct_funnel_daily
-        where session_date between %(start)s and %(end)s
+            session_date, sum(sessions), sum(sessions_with_product_view),
+            sum(sessions_with_add_to_cart), sum(sessions_with_checkout),
+            sum(sessions_with_purchase)
+        from {_funnel_source(where)}
+        group by session_date
         order by session_date
         """,
-        dates.params(),
+        dates.params() | where.params(),
     )
-    return [
-        FunnelDay(
-            session_date=row[0],
-            sessions=int(row[1]),
-            sessions_with_purchase=int(row[2]),
-            product_view_rate=_float(row[3]),
-            add_to_cart_rate=_float(row[4]),
-            checkout_rate=_float(row[5]),
-            purchase_rate=_float(row[6]),
-            session_conversion_rate=_float(row[7]),
-        )
-        for row in rows
-    ]
-
-
-def _float(value: Decimal | float | None) -> float | None:
-    return None if value is None else float(value)
+    return [FunnelDay(row[0], *(int(value) for value in row[1:])) for row in rows]
 
 
 # ---------------------------------------------------------------- Products
@@ -580,6 +649,303 @@ def active_days(conn: connection, dates: DateRange) -> list[ActiveDay]:
         dates.params(),
     )
     return [ActiveDay(row[0], *(int(value) for value in row[1:])) for row in rows]
+
+
+# ---------------------------------------------------------------- Acquisition
+
+
+@dataclass(frozen=True)
+class TrafficMeasures:
+    """fct_traffic_daily's measures summed over a set of its rows (sessions by their start
+    date: every session is in exactly one row, so the sums count each once)."""
+
+    sessions: int
+    sessions_with_purchase: int
+    bounces: int
+    engaged_seconds: float  # page pings' engaged time, summed over the sessions
+    orders: int
+    revenue: Money  # in the reporting currency (fct_traffic_daily's `currency`)
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return _rate(self.sessions_with_purchase, self.sessions)
+
+    @property
+    def bounce_rate(self) -> float | None:
+        return _rate(self.bounces, self.sessions)
+
+    @property
+    def engaged_seconds_per_session(self) -> float | None:
+        return _rate(self.engaged_seconds, self.sessions)
+
+    @property
+    def revenue_per_session(self) -> Money | None:
+        return _per(self.revenue, self.sessions)
+
+    @property
+    def average_order_value(self) -> Money | None:
+        return _per(self.revenue, self.orders)
+
+
+def _per(amount: Money, count: int) -> Money | None:
+    return None if not count else Money(amount.currency, amount.amount / count)
+
+
+@dataclass(frozen=True)
+class TrafficRow(TrafficMeasures):
+    label: str  # the dimension's value, e.g. 'Paid Search', 'google / cpc', '/product/x'
+
+
+@dataclass(frozen=True)
+class TrafficDay(TrafficMeasures):
+    session_date: date
+    channel: str | None  # None: every channel of the day together (days_together)
+
+
+TrafficDimension = Literal[
+    "channel", "source_medium", "campaign", "landing_page", "device_class", "browser_family"
+]
+# What each breakdown groups fct_traffic_daily by: fixed SQL expressions, never input.
+TRAFFIC_DIMENSIONS: dict[TrafficDimension, str] = {
+    "channel": "channel",
+    "source_medium": "utm_source || ' / ' || utm_medium",
+    "campaign": "utm_campaign",
+    "landing_page": "entry_page_path",
+    "device_class": "device_class",
+    "browser_family": "browser_family",
+}
+_TRAFFIC_MEASURES_SQL = """
+    coalesce(sum(sessions), 0),
+    coalesce(sum(sessions_with_purchase), 0),
+    coalesce(sum(bounces), 0),
+    coalesce(sum(engaged_seconds), 0),
+    coalesce(sum(orders), 0),
+    coalesce(sum(revenue), 0),
+    coalesce(min(currency), '')
+"""
+
+
+def _traffic_measures(row: Sequence[Any]) -> dict[str, Any]:
+    """The keyword arguments of TrafficMeasures from the 7 columns of _TRAFFIC_MEASURES_SQL."""
+    sessions, purchasing, bounces, engaged, orders, revenue, currency = row
+    return {
+        "sessions": int(sessions),
+        "sessions_with_purchase": int(purchasing),
+        "bounces": int(bounces),
+        "engaged_seconds": float(engaged),
+        "orders": int(orders),
+        "revenue": Money(currency, Decimal(revenue)),
+    }
+
+
+def traffic_totals(
+    conn: connection, dates: DateRange, where: TrafficFilter = EVERY_SESSION
+) -> TrafficMeasures:
+    """Every session started in the range (of the channel and device chosen)."""
+    (row,) = _rows(
+        conn,
+        f"select {_TRAFFIC_MEASURES_SQL} from public.fct_traffic_daily where {_TRAFFIC_FILTER_SQL}",
+        dates.params() | where.params(),
+    )
+    return TrafficMeasures(**_traffic_measures(row))
+
+
+def traffic_breakdown(
+    conn: connection,
+    dates: DateRange,
+    by: TrafficDimension,
+    where: TrafficFilter = EVERY_SESSION,
+    limit: int | None = None,
+) -> list[TrafficRow]:
+    """The range's sessions by one dimension, the most sessions first (ties by label); the
+    `limit` first ones, or all."""
+    if by not in TRAFFIC_DIMENSIONS:
+        raise ValueError(f"cannot break traffic down by {by!r}: choose one of {TRAFFIC_DIMENSIONS}")
+    # The expression is one of the fixed ones above, so formatting it in is safe.
+    rows = _rows(
+        conn,
+        f"""
+        select {TRAFFIC_DIMENSIONS[by]} as label, {_TRAFFIC_MEASURES_SQL}
+        from public.fct_traffic_daily
+        where {_TRAFFIC_FILTER_SQL}
+        group by label
+        order by sum(sessions) desc, label
+        limit %(limit)s
+        """,
+        dates.params() | where.params() | {"limit": limit},
+    )
+    return [TrafficRow(label=row[0], **_traffic_measures(row[1:])) for row in rows]
+
+
+def traffic_by_day(
+    conn: connection, dates: DateRange, where: TrafficFilter = EVERY_SESSION
+) -> list[TrafficDay]:
+    """The range's sessions by start date and channel, in that order."""
+    rows = _rows(
+        conn,
+        f"""
+        select session_date, channel, {_TRAFFIC_MEASURES_SQL}
+        from public.fct_traffic_daily
+        where {_TRAFFIC_FILTER_SQL}
+        group by session_date, channel
+        order by session_date, channel
+        """,
+        dates.params() | where.params(),
+    )
+    return [
+        TrafficDay(session_date=row[0], channel=row[1], **_traffic_measures(row[2:]))
+        for row in rows
+    ]
+
+
+def days_together(days: Sequence[TrafficDay]) -> list[TrafficDay]:
+    """traffic_by_day's rows with every channel of a day added up (channel None), by date.
+    (Sums of counts and revenue, so no second query is needed.)"""
+    by_date: dict[date, list[TrafficDay]] = {}
+    for day in days:
+        by_date.setdefault(day.session_date, []).append(day)
+    return [
+        TrafficDay(
+            session_date=session_date,
+            channel=None,
+            sessions=sum(row.sessions for row in rows),
+            sessions_with_purchase=sum(row.sessions_with_purchase for row in rows),
+            bounces=sum(row.bounces for row in rows),
+            engaged_seconds=sum(row.engaged_seconds for row in rows),
+            orders=sum(row.orders for row in rows),
+            revenue=Money(
+                rows[0].revenue.currency, sum((row.revenue.amount for row in rows), Decimal(0))
+            ),
+        )
+        for session_date, rows in sorted(by_date.items())
+    ]
+
+
+# ---------------------------------------------------------------- Audience
+
+
+@dataclass(frozen=True)
+class UsersDay:
+    """fct_users_daily: users (stitched: dim_users' user_key) active on one UTC day."""
+
+    activity_date: date
+    users: int
+    new_users: int  # whose first visit was that day
+    returning_users: int  # active that day, first seen on an earlier day
+    sessions: int
+    sessions_of_new_users: int
+    sessions_of_returning_users: int
+
+
+def users_daily(conn: connection, dates: DateRange) -> list[UsersDay]:
+    rows = _rows(
+        conn,
+        """
+        select
+            activity_date, users, new_users, returning_users, sessions,
+            sessions_of_new_users, sessions_of_returning_users
+        from public.fct_users_daily
+        where activity_date between %(start)s and %(end)s
+        order by activity_date
+        """,
+        dates.params(),
+    )
+    return [UsersDay(row[0], *(int(value) for value in row[1:])) for row in rows]
+
+
+WeekStatus = Literal["complete", "in progress"]
+
+
+@dataclass(frozen=True)
+class CohortWeek:
+    weeks_since_first_visit: int  # 0 = the week of the first visit
+    active_users: int
+    retention_rate: float | None  # active users / the cohort's users
+    # "in progress" while the data does not reach the week's last day (a lower figure than
+    # it will end with, so the page marks it).
+    status: WeekStatus
+
+
+@dataclass(frozen=True)
+class Cohort:
+    cohort_week: date  # Monday (UTC) of the users' first visit
+    users: int
+    weeks: tuple[CohortWeek, ...]  # from week 0, up to the week holding the last data day
+
+    def week(self, weeks_since_first_visit: int) -> CohortWeek | None:
+        return next(
+            (
+                week
+                for week in self.weeks
+                if week.weeks_since_first_visit == weeks_since_first_visit
+            ),
+            None,
+        )
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def retention_cohorts(conn: connection, dates: DateRange, last_day: date) -> list[Cohort]:
+    """The weekly cohorts whose first-visit week overlaps the range (fct_retention_weekly),
+    oldest first, each with the weeks the data has reached: a week that starts after
+    `last_day` (the last day with data) has not happened yet and is left out."""
+    rows = _rows(
+        conn,
+        """
+        select cohort_week, weeks_since_first_visit, cohort_users, active_users
+        from public.fct_retention_weekly
+        where cohort_week between %(first_week)s and %(end)s
+        order by cohort_week, weeks_since_first_visit
+        """,
+        dates.params() | {"first_week": monday_of(dates.start)},
+    )
+    cohorts: dict[date, list[tuple[int, int, int]]] = {}
+    for cohort_week, week, users, active in rows:
+        cohorts.setdefault(cohort_week, []).append((int(week), int(users), int(active)))
+    result = []
+    for cohort_week, weeks in cohorts.items():
+        users = weeks[0][1]
+        seen = []
+        for week, _, active in weeks:
+            week_start = cohort_week + timedelta(weeks=week)
+            if week_start > last_day:
+                break
+            status: WeekStatus = (
+                "complete" if week_start + timedelta(days=6) <= last_day else "in progress"
+            )
+            seen.append(CohortWeek(week, active, _rate(active, users), status))
+        result.append(Cohort(cohort_week, users, tuple(seen)))
+    return result
+
+
+@dataclass(frozen=True)
+class WeekRetention:
+    """Retention in one week since the first visit, over the cohorts that have completed it."""
+
+    weeks_since_first_visit: int
+    cohorts: int
+    users: int  # in those cohorts
+    active_users: int  # of them, active in that week
+
+    @property
+    def rate(self) -> float | None:
+        return _rate(self.active_users, self.users)
+
+
+def week_retention(cohorts: Sequence[Cohort], weeks_since_first_visit: int) -> WeekRetention:
+    complete = [
+        (cohort, week)
+        for cohort in cohorts
+        if (week := cohort.week(weeks_since_first_visit)) is not None and week.status == "complete"
+    ]
+    return WeekRetention(
+        weeks_since_first_visit,
+        cohorts=len(complete),
+        users=sum(cohort.users for cohort, _ in complete),
+        active_users=sum(week.active_users for _, week in complete),
+    )
 
 
 # ---------------------------------------------------------------- Data health

@@ -4,10 +4,11 @@
     python -m dashboard.screenshots --build [--out docs/screenshots]
 
 drives Debian's Chromium (never a downloaded browser) with Playwright and writes
-<out>/<page>.png (funnel, products, activity, data-health). With --url it photographs a
-running dashboard; with --build (`make dashboard-screenshots`) it first builds a realistic
-week of traffic through the real pipeline (generator -> raw objects -> loader -> dbt build)
-in a database and bucket of its own, then serves the dashboard on it on a free port.
+<out>/<page>.png (funnel, acquisition, audience, products, activity, data-health). With
+--url it photographs a running dashboard; with --build (`make dashboard-screenshots`) it
+first builds four realistic weeks of traffic through the real pipeline (generator -> raw
+objects -> loader -> dbt build) in a database and bucket of its own, then serves the
+dashboard on it on a free port.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from devtools.browser import chromium, wait_until_serving
 from devtools.buckets import create_bucket_if_missing, delete_objects
 from devtools.dbt_cli import run_dbt
 
-PAGES = ("Funnel", "Products", "Activity", "Data health")
+PAGES = ("Funnel", "Acquisition", "Audience", "Products", "Activity", "Data health")
 VIEWPORT: ViewportSize = {"width": 1440, "height": 1000}
 PAGE_LOAD_TIMEOUT_MS = 30_000
 SCREENSHOT_DATABASE = "dashboard_screenshots"
 SCREENSHOT_BUCKET = "dashboard-screenshots"
-SCREENSHOT_DAYS = 7
-SCREENSHOT_EVENTS_PER_DAY = 15_000
+# Four weeks: the Audience page's cohorts have weeks after their first to show.
+SCREENSHOT_DAYS = 28
+SCREENSHOT_EVENTS_PER_DAY = 5_000
 
 
 def slug(page_name: str) -> str:
@@ -97,8 +99,8 @@ def _recreate_bucket(name: str) -> None:
 
 
 def build_screenshot_warehouse(environment: dict[str, str]) -> None:
-    """A week of the generated shop, loaded a day at a time (so Data health shows several
-    loads), then `dbt build`: what the pages look like after a week of hourly runs."""
+    """Four weeks of the generated shop, loaded a day at a time (so Data health shows several
+    loads), then `dbt build`: what the pages look like after weeks of hourly runs."""
     create_database(environment["PGDATABASE"], replace=True)
     _recreate_bucket(environment["RAW_BUCKET"])
     python = sys.executable

@@ -1,6 +1,7 @@
 """A readable text report of the marts, for the demo (`make demo` prints it after dbt build):
-the funnel over every session, the top 10 products and the 5 busiest hours; of every day, or
-of the days given (UTC, both included).
+the funnel over every session, sessions, conversion and revenue by channel (and the device
+split), new and returning users with the weekly cohorts' retention, the top 10 products and the
+5 busiest hours; of every day, or of the days given (UTC, both included).
 
     from devtools.marts_summary import summarise_marts
     print(summarise_marts(conn))
@@ -17,6 +18,8 @@ from typing import Any
 import psycopg2.errors
 from psycopg2.extensions import connection
 
+from dashboard.queries import DateRange, retention_cohorts, week_retention
+
 FUNNEL_STEPS = (
     ("sessions", "sessions"),
     ("page view", "sessions_with_page_view"),
@@ -32,6 +35,44 @@ select {", ".join(f"coalesce(sum({column}), 0)" for _, column in FUNNEL_STEPS)}
 from public.fct_funnel_daily
 where %(first)s::date is null or session_date between %(first)s and %(last)s
 """
+
+_CHANNELS_SQL = """
+select
+    channel,
+    sum(sessions),
+    sum(sessions_with_purchase),
+    sum(orders),
+    sum(revenue),
+    min(currency)
+from public.fct_traffic_daily
+where %(first)s::date is null or session_date between %(first)s and %(last)s
+group by channel
+order by sum(sessions) desc, channel
+"""
+
+_DEVICES_SQL = """
+select device_class, sum(sessions)
+from public.fct_traffic_daily
+where %(first)s::date is null or session_date between %(first)s and %(last)s
+group by device_class
+order by sum(sessions) desc, device_class
+"""
+
+_USERS_SQL = """
+select
+    coalesce(sum(new_users), 0),
+    coalesce(sum(returning_users), 0),
+    coalesce(sum(sessions_of_returning_users), 0),
+    coalesce(sum(sessions), 0),
+    min(activity_date),
+    max(activity_date)
+from public.fct_users_daily
+where %(first)s::date is null or activity_date between %(first)s and %(last)s
+"""
+
+RETENTION_COHORTS = 8
+# The last day with data: weeks after it have not happened yet.
+_LAST_DAY_SQL = "select max(activity_date) from public.fct_users_daily"
 
 _TOP_PRODUCTS_SQL = """
 select
@@ -111,6 +152,75 @@ def _money(value: Decimal | None, currency: str) -> str:
     return f"{value or 0:,.2f} {currency}"
 
 
+def _channels_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
+    channels = _rows(conn, _CHANNELS_SQL, days)
+    if not channels:
+        return ["Channels: none yet"]
+    total = sum(int(row[1]) for row in channels)
+    rows = [
+        (
+            channel,
+            f"{sessions:,}",
+            _percent(sessions, total),
+            _percent(purchasing, sessions),
+            f"{orders:,}",
+            _money(revenue, currency),
+        )
+        for channel, sessions, purchasing, orders, revenue, currency in channels
+    ]
+    devices = ", ".join(
+        f"{device} {_percent(sessions, total).strip()}"
+        for device, sessions in _rows(conn, _DEVICES_SQL, days)
+    )
+    return [
+        "Sessions by channel (of the session's first event; conversion: sessions with a"
+        " purchase / sessions)",
+        *_table(("channel", "sessions", "share", "conversion", "orders", "revenue"), rows),
+        f"Devices: {devices}",
+    ]
+
+
+def _retention_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
+    new, returning, returning_sessions, sessions, first, last = _rows(conn, _USERS_SQL, days)[0]
+    [(last_day,)] = _rows(conn, _LAST_DAY_SQL, days)
+    if first is None or last_day is None:
+        return ["Users: none yet"]
+    # the latest cohorts: a year of data would make a long table of old weeks
+    cohorts = retention_cohorts(conn, DateRange(first, last), last_day)[-RETENTION_COHORTS:]
+    widest = max(len(cohort.weeks) for cohort in cohorts) if cohorts else 0
+    rows = []
+    for cohort in cohorts:
+        cells = [""] * widest
+        for week in cohort.weeks:
+            rate = week.retention_rate or 0.0
+            cells[week.weeks_since_first_visit] = (
+                f"{100 * rate:.1f}%{'*' if week.status == 'in progress' else ''}"
+            )
+        rows.append((f"{cohort.cohort_week}", f"{cohort.users:,}", *cells))
+    week_one = week_retention(cohorts, 1)
+    if week_one.cohorts:
+        retained = (
+            f"Week-1 retention: {_percent(week_one.active_users, week_one.users).strip()}"
+            f" ({week_one.active_users:,} of the {week_one.users:,} users of the"
+            f" {week_one.cohorts} cohort(s) whose week 1 is complete)"
+        )
+    else:
+        retained = f"Week-1 retention: no cohort has a complete week 1 yet (data ends {last_day})"
+    return [
+        "Users (stitched across devices and visits), by the UTC day they came:"
+        f" {new:,} new, {returning:,} returning (summed over the days);"
+        f" {_percent(returning_sessions, sessions).strip()} of {sessions:,} sessions were"
+        " returning users'",
+        f"Weekly cohorts (users by the week of their first visit; the latest {RETENTION_COHORTS}):"
+        " share active N weeks later, * = week in progress",
+        *_table(
+            ("cohort", "users", *(f"week {week}" for week in range(widest))),
+            rows,
+        ),
+        retained,
+    ]
+
+
 def _products_section(conn: connection, days: Mapping[str, date | None]) -> list[str]:
     rows = [
         (str(name)[:40], f"{views:,}", f"{carts:,}", f"{purchases:,}", _money(revenue, currency))
@@ -150,13 +260,16 @@ def _hours_section(conn: connection, days: Mapping[str, date | None]) -> list[st
 
 
 def summarise_marts(conn: connection, days: tuple[date, date] | None = None) -> str:
-    """The funnel, the top 10 products and the 5 busiest hours, read from the marts: of every
-    day, or of the days from `days[0]` to `days[1]` (UTC, both included)."""
+    """The funnel, channels, users and retention, the top 10 products and the 5 busiest
+    hours, read from the marts: of every day, or of the days from `days[0]` to `days[1]`
+    (UTC, both included)."""
     first, last = days or (None, None)
     bounds = {"first": first, "last": last}
     try:
         sections = [
             _funnel_section(conn, bounds),
+            _channels_section(conn, bounds),
+            _retention_section(conn, bounds),
             _products_section(conn, bounds),
             _hours_section(conn, bounds),
         ]

@@ -7,5 +7,5 @@ DASHBOARD_PORT ?= 3838
 dashboard: $(INSTALLED) ## serve the dashboards on http://127.0.0.1:3838 (the configured warehouse, else the embedded one)
 	$(RUN) $(BIN)/python -m dashboard --host $(DASHBOARD_HOST) --port $(DASHBOARD_PORT)
 
-dashboard-screenshots: $(INSTALLED) browser ## rebuild docs/screenshots/*.png from a generated week (database dashboard_screenshots)
+dashboard-screenshots: $(INSTALLED) browser ## rebuild docs/screenshots/*.png from four generated weeks (database dashboard_screenshots)
 	$(RUN) $(BIN)/python -m dashboard.screenshots --build --out docs/screenshots

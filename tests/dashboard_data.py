@@ -4,12 +4,14 @@ figure on the pages can be asserted exactly.
 
 Three UTC days, 2026-11-01 (a Sunday) to 2026-11-03, three products, and on the day after,
 2026-11-04, a handful of late events (a partial day, which the date range leaves out by
-default). Four loader runs, the last of which found nothing new.
+default). Four loader runs, the last of which found nothing new. The sessions split by
+channel, source, campaign, landing page, device and browser (fct_traffic_daily) add up to
+the funnel's days and their revenue to the products'; two weekly cohorts of users.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from psycopg2.extensions import connection
 
@@ -77,6 +79,43 @@ create table public.fct_activity_daily (
     logged_in_users int not null,
     new_clients int not null
 );
+create table public.fct_traffic_daily (
+    session_date date not null,
+    channel text not null,
+    utm_source text not null,
+    utm_medium text not null,
+    utm_campaign text not null,
+    entry_page_path text not null,
+    device_class text not null,
+    browser_family text not null,
+    sessions int not null,
+    sessions_with_page_view int not null,
+    sessions_with_product_view int not null,
+    sessions_with_add_to_cart int not null,
+    sessions_with_checkout int not null,
+    sessions_with_purchase int not null,
+    bounces int not null,
+    engaged_seconds numeric not null,
+    orders int not null,
+    revenue numeric(14, 2) not null,
+    currency text not null
+);
+create table public.fct_users_daily (
+    activity_date date primary key,
+    users int not null,
+    new_users int not null,
+    returning_users int not null,
+    sessions int not null,
+    sessions_of_new_users int not null,
+    sessions_of_returning_users int not null
+);
+create table public.fct_retention_weekly (
+    cohort_week date not null,
+    weeks_since_first_visit int not null,
+    cohort_users int not null,
+    active_users int not null,
+    retention_rate numeric
+);
 create table public.invalid_events (
     s3_key text,
     line_number integer,
@@ -93,6 +132,42 @@ FUNNEL = [
     ("2026-11-01", 100, 95, 60, 20, 10, 5),
     ("2026-11-02", 200, 190, 100, 40, 16, 8),
     ("2026-11-03", 50, 50, 30, 0, 0, 0),
+]
+# session_date, channel, utm_source, utm_medium, utm_campaign, entry_page_path, device_class,
+# browser_family, sessions, with page_view, product_view, add_to_cart, checkout, purchase,
+# bounces, engaged_seconds, orders, revenue (EUR). Each day's rows add up to its FUNNEL row, and
+# its revenue to its PRODUCT_DAYS' (5080.00, 5120.50, 0).
+TRAFFIC = [
+    ("2026-11-01", "Organic Search", "(not set)", "(not set)", "(not set)", "/", "mobile",
+     "Chrome", 50, 48, 30, 10, 5, 2, 10, 3000, 2, "2000.00"),
+    ("2026-11-01", "Paid Search", "google", "cpc", "black-friday", "/product/laptop-pro-14",
+     "desktop", "Firefox", 30, 28, 20, 8, 4, 3, 2, 2400, 3, "3080.00"),
+    ("2026-11-01", "Direct", "(not set)", "(not set)", "(not set)", "/", "desktop", "Chrome",
+     20, 19, 10, 2, 1, 0, 5, 600, 0, "0.00"),
+    ("2026-11-02", "Organic Search", "(not set)", "(not set)", "(not set)", "/", "mobile",
+     "Chrome", 90, 85, 45, 18, 7, 3, 20, 5400, 3, "3000.00"),
+    ("2026-11-02", "Paid Search", "google", "cpc", "black-friday", "/product/laptop-pro-14",
+     "mobile", "Safari", 60, 58, 35, 15, 6, 4, 5, 4200, 4, "2060.50"),
+    ("2026-11-02", "Email", "newsletter", "email", "november-news", "/category/accessories",
+     "tablet", "Safari", 50, 47, 20, 7, 3, 1, 8, 2500, 1, "60.00"),
+    ("2026-11-03", "Social", "facebook", "social", "(not set)", "/", "mobile", "Chrome",
+     50, 50, 30, 0, 0, 0, 25, 1000, 0, "0.00"),
+]  # fmt: skip
+# activity_date, users, new_users, returning_users, sessions, of new users, of returning users
+USERS_DAYS = [
+    ("2026-11-01", 7, 4, 3, 8, 4, 4),
+    ("2026-11-02", 9, 3, 6, 12, 3, 9),
+    ("2026-11-03", 2, 1, 1, 2, 1, 1),
+    ("2026-11-04", 1, 0, 1, 1, 0, 1),  # partial: 1 session, the busiest day has 12
+]
+# cohort_week (Monday), weeks_since_first_visit, cohort_users, active_users. The mart has a
+# row for every week 0..12; weeks after the last day with data (2026-11-04) are not shown.
+RETENTION = [
+    ("2026-10-26", 0, 4, 4),  # the 4 new users of Sunday 1 November
+    ("2026-10-26", 1, 4, 3),  # in progress: the week of 2 to 8 November
+    ("2026-10-26", 2, 4, 0),
+    ("2026-11-02", 0, 4, 4),  # in progress
+    ("2026-11-02", 1, 4, 0),
 ]
 # product_id, name, category, brand, price
 PRODUCTS = [
@@ -204,6 +279,19 @@ def fill_known_data(conn: connection) -> None:
                  purchases, carts),
             )  # fmt: skip
         cursor.executemany(
+            "insert into public.fct_traffic_daily values (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, 'EUR')",
+            TRAFFIC,
+        )
+        cursor.executemany(
+            "insert into public.fct_users_daily values (%s, %s, %s, %s, %s, %s, %s)", USERS_DAYS
+        )
+        cursor.executemany(
+            "insert into public.fct_retention_weekly values"
+            " (%s, %s, %s, %s, round(%s::numeric / nullif(%s, 0), 4))",
+            [(*row, row[3], row[2]) for row in RETENTION],
+        )
+        cursor.executemany(
             "insert into public.fct_activity_hourly values (%s, %s, %s, %s, %s)", HOURS
         )
         cursor.executemany(
@@ -241,3 +329,37 @@ def insert_empty_load_run(conn: connection, load_id: str, loaded_at: str) -> Non
             f" values (%s, {loaded_at}, {loaded_at}, 0, 0, 0)",
             (load_id,),
         )
+
+
+# ---------------------------------------------------------------- a generated warehouse
+#
+# The pages' figures on traffic the generator makes (channels, devices, returning and
+# logging-in users), sent through the real pipeline: raw objects as the ingest Lambda writes
+# them -> the loader -> `dbt run`. The tests compare each figure with the same figure worked
+# out in plain Python from the raw lines (tests/integration/dbt_support.py), not from a mart.
+
+GENERATED_START = date(2026, 3, 2)  # a Monday
+# Three weeks and a Monday (2 to 23 March): two cohorts have a whole week 1, and each of the
+# four cohorts has a week in progress.
+GENERATED_DAYS = 22
+GENERATED_EVENTS = 6000
+GENERATED_SEED = 7
+GENERATED_LAST_DAY = GENERATED_START + timedelta(days=GENERATED_DAYS - 1)
+
+
+def build_generated_warehouse(bucket: str, prefix: str) -> None:
+    """Generated traffic into `bucket` (the Lambda's objects), loaded, built by dbt run, in
+    the database PGDATABASE names."""
+    # imported here: the known warehouse's tests need neither the generator nor dbt
+    from clickstream.storage import s3_client
+    from devtools.traffic import generate_requests, s3_sink, write_requests
+    from extract_load.loader import load_new_objects
+    from tests.integration.dbt_support import dbt
+
+    requests = generate_requests(GENERATED_EVENTS, GENERATED_DAYS, GENERATED_START, GENERATED_SEED)
+    write_requests(requests, s3_sink(bucket, prefix, s3_client()))
+    first_hour = datetime.combine(GENERATED_START, time(), tzinfo=UTC)
+    # late requests land up to 9 hours after the last day
+    load_new_objects(first_hour, first_hour + timedelta(days=GENERATED_DAYS + 1))
+    dbt("seed")  # the channel_sources seed the channel grouping reads
+    dbt("run")

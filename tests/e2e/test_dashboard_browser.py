@@ -248,6 +248,114 @@ def test_every_page_shows_the_marts_figures_and_follows_the_date_range(
     page.close()
 
 
+def _expect_table_rows(page: Page, table_id: str, first_cells: list[str]) -> None:
+    """The table's rows begin with these cells, in this order."""
+    expect(page.locator(f".tab-pane.active #{table_id} tbody tr td:first-child")).to_have_text(
+        first_cells, timeout=EXPECT_TIMEOUT_MS
+    )
+
+
+def test_acquisition_and_audience_show_the_marts_figures_and_follow_the_channel_filter(
+    dashboard_url: str, browser: Browser
+) -> None:
+    page = browser.new_page(viewport=screenshots.VIEWPORT)
+    page.goto(dashboard_url)
+
+    screenshots.open_page(page, "Acquisition")
+    expect(_kpi(page, "sessions")).to_have_text("350", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "conversion")).to_have_text("3.7%")  # 13 / 350
+    expect(_kpi(page, "orders")).to_have_text("13")
+    expect(_kpi(page, "revenue")).to_have_text("EUR 10.2k")  # the Products page's revenue
+    expect(_kpi(page, "revenue-per-session")).to_have_text("EUR 29.14")
+    expect(_kpi(page, "bounce-rate")).to_have_text("21.4%")  # 75 / 350
+    _expect_table_rows(
+        page, "channels-table", ["Organic Search", "Paid Search", "Email", "Social", "Direct"]
+    )
+    expect(page.locator("#channels-table tbody tr").nth(1).locator("td")).to_have_text(
+        [
+            "Paid Search",
+            "90",
+            "25.7%",
+            "7.8%",
+            "7",
+            "EUR 5,140.50",
+            "EUR 57.12",
+            "7.8%",
+            "1 min 13 s",
+        ]
+    )
+    _expect_table_rows(
+        page,
+        "sources-table",
+        ["(not set) / (not set)", "google / cpc", "facebook / social", "newsletter / email"],
+    )
+    _expect_table_rows(page, "campaigns-table", ["(not set)", "black-friday", "november-news"])
+    _expect_table_rows(
+        page,
+        "landing-pages-table",
+        ["/", "/product/laptop-pro-14", "/category/accessories"],
+    )
+    _expect_table_rows(page, "devices-table", ["mobile", "desktop", "tablet"])
+    _expect_table_rows(page, "browsers-table", ["Chrome", "Safari", "Firefox"])
+    for chart in ("channels", "revenue", "channel-days", "devices", "browsers"):
+        expect(page.locator(f"#chart-{chart} .main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "acquisition.png"), full_page=True)
+
+    screenshots.open_page(page, "Audience")
+    expect(_kpi(page, "new-users")).to_have_text("8", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "returning-users")).to_have_text("3")  # (3 + 6 + 1) / 3 full days
+    expect(_kpi(page, "returning-sessions")).to_have_text("63.6%")  # 14 of 22
+    # The data ends on 2026-11-04: no cohort has had a whole week 1 yet.
+    expect(_kpi(page, "week-1-retention")).to_have_text("\u2013")
+    expect(_kpi(page, "aov")).to_have_text("EUR 784.65")  # 10,200.50 / 13 orders
+    rows = page.locator("#retention-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator("td")).to_have_text(["2026-10-26", "4", "100.0%", "75.0%*"])
+    expect(rows.last.locator("td")).to_have_text(["2026-11-02", "4", "100.0%*", ""])
+    for chart in ("new-returning", "order-values", "retention"):
+        expect(page.locator(f"#chart-{chart} .main-svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "audience.png"), full_page=True)
+
+    # One channel: Audience's orders follow it, its users and cohorts do not (and it says so).
+    page.select_option("#channel", "Paid Search")
+    expect(_kpi(page, "orders")).to_have_text("7", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "aov")).to_have_text("EUR 734.36")  # 5,140.50 / 7
+    expect(_kpi(page, "new-users")).to_have_text("8")
+    expect(page.locator(".tab-pane.active #traffic-filter-note")).to_contain_text(
+        "only Paid Search sessions"
+    )
+    screenshots.open_page(page, "Acquisition")
+    expect(_kpi(page, "sessions")).to_have_text("90", timeout=EXPECT_TIMEOUT_MS)
+    _expect_table_rows(page, "channels-table", ["Paid Search"])
+    _expect_table_rows(page, "devices-table", ["mobile", "desktop"])
+    screenshots.open_page(page, "Funnel")
+    expect(_kpi(page, "sessions")).to_have_text("90", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "conversion")).to_have_text("7.8%")
+    expect(page.locator(".tab-pane.active #traffic-filter-note")).to_contain_text(
+        "Only Paid Search sessions"
+    )
+    # And a device on top: Paid Search on mobile.
+    page.select_option("#device", "mobile")
+    expect(_kpi(page, "sessions")).to_have_text("60", timeout=EXPECT_TIMEOUT_MS)
+    expect(_kpi(page, "purchasing-sessions")).to_have_text("4")
+    # Products has no channel: it counts every session and says so.
+    screenshots.open_page(page, "Products")
+    expect(page.locator(".tab-pane.active #traffic-filter-ignored")).to_contain_text(
+        "the channel and device filter (Paid Search sessions on mobile) does not apply",
+        timeout=EXPECT_TIMEOUT_MS,
+    )
+    expect(_kpi(page, "views")).to_have_text("155")
+    # Every channel again.
+    page.select_option("#channel", "")
+    page.select_option("#device", "")
+    expect(page.locator(".tab-pane.active #traffic-filter-ignored")).to_have_count(
+        0, timeout=EXPECT_TIMEOUT_MS
+    )
+    screenshots.open_page(page, "Funnel")
+    expect(_kpi(page, "sessions")).to_have_text("350", timeout=EXPECT_TIMEOUT_MS)
+    page.close()
+
+
 def test_an_unreachable_warehouse_shows_one_friendly_sentence(
     services: dict[str, str], browser: Browser
 ) -> None:

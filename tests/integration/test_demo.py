@@ -8,6 +8,7 @@ import pty
 import subprocess
 import sys
 import threading
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from clickstream.config import PROJECT_ROOT
 from clickstream.warehouse import connect
 from devtools import demo
 from devtools.traffic import BOT_USER_AGENTS, Request, TrafficStats, generate_requests
+from tests.integration import dbt_support
 
 
 def _raw_lines() -> tuple[int, int]:
@@ -165,6 +167,40 @@ def test_a_run_on_a_later_day_adds_that_day(
         f"sessions: {later_day_sessions} generated, {later_day_sessions} in the funnel\n" in later
     )
     assert int(_one("select count(*) from public.fct_sessions")) == 2 * first_day_sessions
+
+
+def test_the_demo_prints_channel_and_retention_figures_read_from_the_marts(
+    warehouse_db: str, raw_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two weeks and a day from a Monday: the first cohort's week 1 (9 to 15 March) is whole,
+    # the second's is in progress on the last day, 16 March.
+    arguments = ["--events", "2000", "--days", "15", "--start", "2026-03-02", "--seed", "8"]
+    assert demo.main(arguments) == 0
+    out = capsys.readouterr().out.split("== the marts")[1]
+    events = dbt_support.expected_events(dbt_support.raw_lines()).events
+
+    # New and returning users, worked out in Python from the raw lines.
+    users_daily = dbt_support.expected_users_daily(events).values()
+    new, returning = sum(day[1] for day in users_daily), sum(day[2] for day in users_daily)
+    assert f" {new:,} new, {returning:,} returning (summed over the days);" in out
+    # The cohorts' week-1 retention: only the first cohort's week 1 is whole.
+    retention = dbt_support.expected_retention(events)
+    first, second = date(2026, 3, 2), date(2026, 3, 9)
+    users, active = retention[(first, 1)][:2]
+    assert 0 < active < users
+    assert (
+        f"Week-1 retention: {100 * active / users:.1f}% ({active:,} of the {users:,} users of"
+        " the 1 cohort(s) whose week 1 is complete)"
+    ) in out
+    cohort_table = out.split("Weekly cohorts")[1].split("Week-1 retention")[0]
+    cohort_lines = [line.split() for line in cohort_table.splitlines() if "2026-03-" in line]
+    assert [line[:3] for line in cohort_lines] == [
+        ["2026-03-02", f"{retention[(first, 0)][0]:,}", "100.0%"],
+        ["2026-03-09", f"{retention[(second, 0)][0]:,}", "100.0%"],
+        ["2026-03-16", f"{retention[(date(2026, 3, 16), 0)][0]:,}", "100.0%*"],
+    ]
+    assert cohort_lines[0][4] == f"{100 * retention[(first, 2)][1] / users:.1f}%*"
+    print(out)  # shown when the test fails: what `make demo` prints
 
 
 def _read_all(descriptor: int, chunks: list[bytes]) -> None:

@@ -128,6 +128,8 @@ final as (
         coalesce(sum(engaged_seconds), 0)::numeric(16, 3) as engaged_seconds,
         coalesce(sum(orders), 0)::integer as orders,
         coalesce(sum(revenue), 0)::numeric(16, 2) as revenue,
+        -- what `revenue` is in, as fct_product_performance_daily says it (the dashboards show it)
+        {{ reporting_currency() }}::text as currency,
         max(last_loaded_at) as last_loaded_at
     from dimensions
     group by
