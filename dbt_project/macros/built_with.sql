@@ -77,7 +77,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# The marts' post-hook: a build of the whole table records the vars it was built with. #}
+{# The marts' and intermediate models' post-hook: a build of the whole table records the vars it
+   was built with. #}
 {% macro record_built_with_vars() -%}
     {%- set var_names = declared_built_with_vars() -%}
     {%- if not is_incremental() and var_names | length > 0 %}

@@ -135,14 +135,19 @@ def test_consented_data_only_leaves_denied_events_out_of_the_marts(
         for mart in sorted(
             [
                 "dim_products",
+                "dim_users",
                 "fct_activity_daily",
                 "fct_activity_hourly",
                 "fct_bot_traffic_daily",
                 "fct_funnel_daily",
+                "fct_orders",
                 "fct_page_views",
                 "fct_product_performance_daily",
+                "fct_retention_weekly",
                 "fct_sessions",
                 "fct_traffic_daily",
+                "fct_users_daily",
+                "int_user_identity",
             ]
         )
     ]
