@@ -199,8 +199,8 @@ hour into {big_objects:,} objects of about {EVENTS_PER_OBJECT:,} lines
 (`devtools.traffic --events-per-object`) on the local S3 endpoint (moto). Each
 measurement runs in its own process against the embedded PostgreSQL; both load into an
 empty table of the same shape (`staging.raw_events`).
-The machine's 2 cores were shared with the S3 endpoint, PostgreSQL and four other
-engineers' work during the run, so absolute figures are noisy: bare and loader ran
+The machine's 2 cores are shared with the S3 endpoint and PostgreSQL (and with whatever else
+runs on the machine), so absolute figures are noisy: bare and loader ran
 alternately, {ROUNDS} times each ({all_seconds}); the table keeps each one's faster run.
 
 | | objects | lines | seconds | events/s | peak RSS |
@@ -211,8 +211,9 @@ alternately, {ROUNDS} times each ({all_seconds}); the table keeps each one's fas
 **Loader / bare: {ratio:.2f}** (target ≥ 0.70). The bare run lists, fetches (as many
 threads as the loader) and COPYs the same lines with their key and line number in one
 transaction, and does nothing else; the loader also claims each batch of objects in the
-manifest, checks every line for what Python can judge cheaply, commits batch by batch and
-writes the manifest counts.
+manifest, checks every line for what Python can judge cheaply, parses the user agents
+`staging.user_agents` does not hold yet, commits batch by batch and writes the manifest
+counts.
 
 Peak memory of the loader process (RSS high-water mark, target ≤ 300 MB, flat):
 
