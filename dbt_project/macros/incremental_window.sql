@@ -129,3 +129,32 @@
     null
     {%- endfor -%}
 {%- endmacro %}
+
+{#
+    The dates a session-date mart (fct_funnel_daily, fct_traffic_daily) recomputes in an
+    incremental run, as the CTE `touched_dates` (column session_date), after the CTEs `events`
+    and `touched_sessions` it needs. The caller defines the CTE `sessions` (fct_sessions). The
+    dates are those of every counted event of the sessions fct_sessions rebuilt since the
+    mart's last run: a late event that moves a session's start to another day touches both
+    days (a day left empty comes out with zero sessions, and the mart's post-hook deletes it).
+#}
+{% macro touched_session_dates() -%}
+    -- the events fct_sessions counts (macros/consent.sql)
+    events as (
+        select * from {{ ref('clickstream_events') }}
+        where {{ counted_in_marts() }}
+    ),
+
+    touched_sessions as (
+        select session_id
+        from sessions
+        where last_loaded_at >= {{ loaded_at_window_start(this) }}
+    ),
+
+    touched_dates as (
+        select distinct events.event_date as session_date
+        from events
+        inner join touched_sessions
+            on events.session_id = touched_sessions.session_id
+    )
+{%- endmacro %}

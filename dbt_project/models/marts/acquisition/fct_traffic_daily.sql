@@ -35,23 +35,7 @@ with sessions as not materialized (
             'reporting_currency': var('reporting_currency'),
         }
     ) }}
-    events as (
-        select * from {{ ref('clickstream_events') }}
-        where {{ counted_in_marts() }}
-    ),
-
-    touched_sessions as (
-        select session_id
-        from sessions
-        where last_loaded_at >= {{ loaded_at_window_start(this) }}
-    ),
-
-    touched_dates as (
-        select distinct events.event_date as session_date
-        from events
-        inner join touched_sessions
-            on events.session_id = touched_sessions.session_id
-    ),
+    {{ touched_session_dates() }},
 
     day_sessions as (
         select

@@ -24,24 +24,7 @@ with sessions as not materialized (
 
 {% if is_incremental() %}
     {{- check_built_with_vars() }}
-    -- the events fct_sessions counts (macros/consent.sql)
-    events as (
-        select * from {{ ref('clickstream_events') }}
-        where {{ counted_in_marts() }}
-    ),
-
-    touched_sessions as (
-        select session_id
-        from sessions
-        where last_loaded_at >= {{ loaded_at_window_start(this) }}
-    ),
-
-    touched_dates as (
-        select distinct events.event_date as session_date
-        from events
-        inner join touched_sessions
-            on events.session_id = touched_sessions.session_id
-    ),
+    {{ touched_session_dates() }},
 
     -- A touched date left with no session (its only session now starts on another day)
     -- comes out with zero sessions, replacing its old row; the post-hook then deletes it.
