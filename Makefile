@@ -43,7 +43,7 @@ help: ## list the targets
 		| sort | awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "}; {printf "  %s%-26s%s %s\n", on, $$1, off, $$2}'
 
 # uv (itself from PyPI) installs the same packages as pip several times faster on a fresh machine:
-# it downloads in parallel (about 40 s against 3 minutes and more for pip with an empty cache).
+# it downloads in parallel (here: 1 minute where pip took 6, both with empty caches, busy machine).
 # pip when uv cannot be had or fails (uv reads no pip.conf: a private index is pip's job).
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,13 +90,16 @@ HOURLY_ARGS ?=
 hourly: $(INSTALLED) ## load new raw objects, dbt build, check freshness; one line + exit 1 on failure (NOTIFY=URL or command)
 	@$(RUN) $(BIN)/python -m devtools.hourly $(if $(NOTIFY),--notify '$(NOTIFY)') $(HOURLY_ARGS)
 
-# Tests run in TEST_WORKERS processes (pytest-xdist), a whole test file per process at a time
-# (--dist loadfile): a module's fixtures (a dbt build, a browser) are made once, and each test
-# has its own database and bucket anyway. TEST_WORKERS=0 runs them in this process.
+# Tests run in TEST_WORKERS processes (pytest-xdist), handed a whole test file at a time as
+# processes free up (--dist loadfile): a module's fixtures (a dbt build, a running app) are
+# made once. Files go out in collection order, not fewest-tests-last (--no-loadscope-reorder):
+# the browser and warehouse files, few tests but long ones, start early and the many quick unit
+# files fill the end. Each test has its own database and bucket. TEST_WORKERS=0: one process.
+# (Not --dist loadgroup: pytest-xdist 3.8 cannot tag pytest 9.2's test ids with their group.)
 TEST_WORKERS ?= 2
 
 test: $(INSTALLED) $(SYSTEM_PACKAGES) ## run the test suite (real PostgreSQL and S3 on loopback; TEST_WORKERS=2)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(INSTALLED) infra-lint ## ruff, mypy, sqlfluff on every model, cfn-lint on the templates
 	$(BIN)/ruff check .
