@@ -45,8 +45,10 @@ help: ## list the targets
 # uv (itself from PyPI) installs the same packages as pip several times faster on a fresh machine:
 # it downloads in parallel (here: 1 minute where pip took 6, both with empty caches, busy machine).
 # pip when uv cannot be had or fails (uv reads no pip.conf: a private index is pip's job).
-$(INSTALLED): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
 	@if $(BIN)/python -m pip install --quiet uv \
 		&& $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; then \
 		echo "installed the project and its dev tools with uv"; \
@@ -59,8 +61,9 @@ $(INSTALLED): pyproject.toml
 
 # Browser tests drive Debian's Chromium; install it when we can (root with apt-get). Only
 # `make setup` installs system packages: `make test` reaches this once on a fresh machine,
-# through the stamp, and never runs apt-get after that.
-$(SYSTEM_PACKAGES): | $(INSTALLED)
+# through the stamp, and never runs apt-get after that. It needs only the venv's folder for its
+# stamp, so `make -j2 setup` (.ci/run) installs Chromium while uv installs the Python packages.
+$(SYSTEM_PACKAGES): | $(BIN)/python
 	@command -v chromium >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing Debian's chromium for the browser tests"; \
