@@ -132,3 +132,39 @@
 
 {% macro spark__analyze_after_full_build() -%}
 {%- endmacro %}
+
+{#
+    `{% call array_without_nulls() %} a, b, ... {% endcall %}`: the array of the expressions
+    given, their nulls left out (an array of text).
+#}
+{% macro array_without_nulls() -%}
+    {{ return(adapter.dispatch('array_without_nulls', 'clickstream')(caller())) }}
+{%- endmacro %}
+
+{% macro default__array_without_nulls(items) -%}
+    array_remove(
+                array[{{ items }}
+                ],
+                null
+            )
+{%- endmacro %}
+
+{% macro spark__array_without_nulls(items) -%}
+    filter(array({{ items }}), item -> item is not null)
+{%- endmacro %}
+
+{#
+    An array as JSON: jsonb on PostgreSQL; its JSON text on Spark (a unit test's fixture can be
+    written as either).
+#}
+{% macro json_array_of(array) -%}
+    {{ return(adapter.dispatch('json_array_of', 'clickstream')(array)) }}
+{%- endmacro %}
+
+{% macro default__json_array_of(array) -%}
+    to_jsonb({{ array }})
+{%- endmacro %}
+
+{% macro spark__json_array_of(array) -%}
+    to_json({{ array }})
+{%- endmacro %}
