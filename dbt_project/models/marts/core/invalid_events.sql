@@ -1,20 +1,19 @@
 {{
-    config(
-        materialized='incremental',
+    config(**incremental_config(
         incremental_strategy='append',
-        on_schema_change='fail',
         meta={'watermark_column': 'loaded_at'},
         post_hook=["{{ record_read_through() }}"],
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
         ],
-    )
+    ))
 }}
 -- One row per raw line that breaks event contract v1, kept whole with its reasons. Every
 -- invalid line is kept, repeats included: each is a distinct line with its own problem.
 -- The window starts where the last run stopped reading the raw lines, not at this table's
--- newest row: invalid lines are rare (macros/incremental_window.sql).
+-- newest row: invalid lines are rare (macros/incremental_window.sql). On Spark the payload is
+-- the line's JSON text.
 
 with classified as (
     select * from {{ ref('int_events_classified') }}
@@ -45,13 +44,13 @@ with classified as (
 
 final as (
     select
-        s3_key::text as s3_key,
-        line_number::integer as line_number,
-        event_id::text as event_id,
-        event_name::text as event_name,
+        {{ cast_to('s3_key', 'text') }} as s3_key,
+        {{ cast_to('line_number', 'integer') }} as line_number,
+        {{ cast_to('event_id', 'text') }} as event_id,
+        {{ cast_to('event_name', 'text') }} as event_name,
         {{ jsonb_text_array('invalid_reasons') }} as invalid_reasons,
-        payload::jsonb as payload,
-        loaded_at::timestamptz as loaded_at
+        {{ cast_to('payload', 'jsonb') }} as payload,
+        {{ cast_to('loaded_at', 'timestamptz') }} as loaded_at
     from not_kept_yet
 )
 
