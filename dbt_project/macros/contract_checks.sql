@@ -104,8 +104,8 @@
 
 {#
     A JSON number with a fraction. PostgreSQL's numeric keeps the number's written digits, so
-    12.0 has one. Spark's JSON parser drops trailing zeros (12.0 is the integer 12): there a
-    number is an integer when it has no fractional part.
+    12.0 has one. Spark's staging gives null for any number not written as an integer
+    (spark__json_integer in safe_casts.sql), and a value with a fraction.
 #}
 {% macro not_an_integer(value) -%}
     {{ return(adapter.dispatch('not_an_integer', 'clickstream')(value)) }}

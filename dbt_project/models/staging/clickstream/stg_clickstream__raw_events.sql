@@ -34,18 +34,18 @@ fields_typed as (
             {{ json_number('texts.context_product_price') }} as context_product_price,
             {{ json_number('texts.context_product_discount_price') }}
                 as context_product_discount_price,
-            {{ json_number('texts.context_product_quantity') }} as product_quantity,
-            {{ json_number('texts.context_browser_screen_width') }}
+            {{ json_integer('texts.context_product_quantity', 'context.product.quantity') }} as product_quantity,
+            {{ json_integer('texts.context_browser_screen_width', 'context.browser.screen_width') }}
                 as context_browser_screen_width,
-            {{ json_number('texts.context_browser_screen_height') }}
+            {{ json_integer('texts.context_browser_screen_height', 'context.browser.screen_height') }}
                 as context_browser_screen_height,
-            {{ json_number('texts.context_browser_viewport_width') }}
+            {{ json_integer('texts.context_browser_viewport_width', 'context.browser.viewport_width') }}
                 as context_browser_viewport_width,
-            {{ json_number('texts.context_browser_viewport_height') }}
+            {{ json_integer('texts.context_browser_viewport_height', 'context.browser.viewport_height') }}
                 as context_browser_viewport_height,
             {{ json_number('texts.context_ping_engaged_seconds') }}
                 as context_ping_engaged_seconds,
-            {{ json_number('texts.context_ping_max_scroll_depth_pct') }}
+            {{ json_integer('texts.context_ping_max_scroll_depth_pct', 'context.ping.max_scroll_depth_pct') }}
                 as context_ping_max_scroll_depth_pct
         from (
             select
