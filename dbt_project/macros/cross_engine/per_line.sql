@@ -20,7 +20,7 @@
         {{ alias }}.*
     from {{ relation }}
     cross join lateral (  -- noqa: ST05
-        {{ subquery }}
+        {{ subquery | trim }}
         limit 1  -- noqa: AM09
     ) as {{ alias }}
 {%- endmacro %}
@@ -28,7 +28,7 @@
 {% macro spark__per_line(relation, alias, subquery) -%}
     select {{ alias }}.*
     from (
-        {{ subquery }}
+        {{ subquery | trim }}
     ) as {{ alias }}
 {%- endmacro %}
 

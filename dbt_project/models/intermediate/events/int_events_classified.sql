@@ -134,7 +134,7 @@ checked as (
                             then 'event_timestamp: more than 1 hour after ingest.received_at'
                     end
             {% endcall %} as invalid_reasons
-            {{ per_line_columns_from('raw_events') }}
+            {{- per_line_columns_from('raw_events') }}
     {% endcall %}
 ),
 

@@ -161,7 +161,8 @@ final as (
         {{ cast_to('context_product_category', 'text') }} as context_product_category,
         {{ cast_to('context_product_brand', 'text') }} as context_product_brand,
         {{ cast_to('context_product_price', 'numeric(12, 2)') }} as context_product_price,
-        {{ cast_to('context_product_discount_price', 'numeric(12, 2)') }} as context_product_discount_price,
+        {{ cast_to('context_product_discount_price', 'numeric(12, 2)') }}
+            as context_product_discount_price,
         {{ cast_to('context_product_url_path', 'text') }} as context_product_url_path,
         {{ cast_to('page_url', 'text') }} as page_url,
         {{ cast_to('page_path', 'text') }} as page_path,

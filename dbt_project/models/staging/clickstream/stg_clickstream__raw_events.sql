@@ -24,6 +24,8 @@ with source as (
     from {{ source('clickstream', 'raw_events') }} as raw_events
 ),
 
+-- noqa: disable=LT02
+-- (sqlfluff cannot map the indentation of a call block's end back to its source)
 fields_typed as (
     {% call per_line('source', 'json_fields') %}
         select
@@ -101,11 +103,12 @@ fields_typed as (
                 {{ json_field('source.payload_document', 'context.browser.viewport_height') }},
                 {{ json_field('source.payload_document', 'context.ping.engaged_seconds') }},
                 {{ json_field('source.payload_document', 'context.ping.max_scroll_depth_pct') }}
-                {{ per_line_columns_from('source') }}
+                {{- per_line_columns_from('source') }}
             {{ once_per_line() }}  -- noqa: AM09
         ) as texts
     {% endcall %}
 ),
+-- noqa: enable=LT02
 
 flattened as (
     select
