@@ -1,16 +1,15 @@
 {{
     config(**incremental_config(
-        incremental_strategy='delete+insert',
         unique_key=['s3_key', 'line_number'],
         meta={'watermark_column': 'loaded_at'},
-        post_hook=["{{ analyze_after_full_build() }}"],
+        partition_by='load_day',
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
         ],
-        partition_by='load_day',
     ))
 }}
+{{ config(post_hook=["{{ analyze_after_full_build() }}"]) }}
 -- Every raw line with the reasons it breaks event contract v1 (an empty array when it is
 -- valid) and the contract's defaults applied. Row by row, no dedup. A table, classified once:
 -- clickstream_events, invalid_events and the reconciliation all read it (each used to
@@ -18,7 +17,7 @@
 -- own watermark minus the lookback and replaces their rows (delete+insert on the line), so a
 -- line re-touched by clickstream/raw_removal.py gets its new loaded_at. The payload is kept
 -- for invalid lines only (invalid_events keeps it whole); a valid line's is in the raw table.
--- On Spark the table is partitioned by load day and a run rewrites the days of its window whole.
+-- On Spark the table is partitioned by load day: a run rewrites the days it touches whole.
 {%- set product_events = "'product_view', 'add_to_cart', 'remove_from_cart', 'purchase'" %}
 {%- set max_id = 128 %}
 {%- set max_text = 2048 %}
@@ -28,7 +27,7 @@
 with raw_events as (
     select * from {{ ref('stg_clickstream__raw_events') }}
     {% if is_incremental() -%}
-        where loaded_at >= {{ whole_partitions_from(loaded_at_window_start(this)) }}
+        where loaded_at >= {{ loaded_at_window_start(this) }}
     {%- endif %}
 ),
 
@@ -206,4 +205,4 @@ classified as (
     from checked
 )
 
-select * from classified
+{{ incremental_result('classified') }}

@@ -1,6 +1,5 @@
 {{
     config(**incremental_config(
-        incremental_strategy='delete+insert',
         unique_key='event_id',
         meta={'watermark_column': 'loaded_at'},
         partition_by='event_date',
@@ -25,7 +24,7 @@
 -- table already holds a copy received before it; a copy received earlier than the one kept
 -- (a late object) replaces it, so the table is always what a full refresh would build.
 -- On Spark the table is partitioned by event_date and a run rewrites whole dates: with its new
--- rows, the rows it keeps of the dates it writes (macros/cross_engine/incremental.sql).
+-- rows, the rows it keeps of the dates it writes (macros/cross_engine/incremental_config.sql).
 
 -- Only the columns the table keeps: the raw payload would make the dedup sort ten times wider.
 with classified as (
@@ -204,4 +203,4 @@ final as (
     from enriched
 )
 
-{{ rows_of_written_partitions('final', 'event_id', 'event_date') }}
+{{ incremental_result('final') }}

@@ -1,13 +1,16 @@
 {{
-    config(**incremental_config(
+    config(
+        materialized='incremental',
         incremental_strategy='append',
+        on_schema_change='fail',
         meta={'watermark_column': 'loaded_at'},
         post_hook=["{{ record_read_through() }}"],
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
         ],
-    ))
+        file_format='parquet',
+    )
 }}
 -- One row per raw line that breaks event contract v1, kept whole with its reasons. Every
 -- invalid line is kept, repeats included: each is a distinct line with its own problem.
