@@ -5,7 +5,7 @@
         unique_key=['s3_key', 'line_number'],
         on_schema_change='fail',
         meta={'watermark_column': 'loaded_at'},
-        post_hook=["{% if not is_incremental() %}analyze {{ this }}{% endif %}"],
+        post_hook=["{{ analyze_after_full_build() }}"],
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
