@@ -86,7 +86,16 @@
 
 {# The Monday (UTC) of the week of a timestamptz, as a date: a retention cohort's week. #}
 {% macro utc_week_start(timestamp) -%}
+    {{ return(adapter.dispatch('utc_week_start', 'clickstream')(timestamp)) }}
+{%- endmacro %}
+
+{% macro default__utc_week_start(timestamp) -%}
     date_trunc('week', {{ timestamp }} at time zone 'UTC')::date
+{%- endmacro %}
+
+{# Spark: its timestamps are in the session time zone, UTC; its weeks start on Monday too. #}
+{% macro spark__utc_week_start(timestamp) -%}
+    cast(date_trunc('week', {{ timestamp }}) as date)
 {%- endmacro %}
 
 {#
