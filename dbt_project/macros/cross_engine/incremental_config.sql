@@ -108,23 +108,29 @@
                 select * from {{ relation }}
             ),
 
-            -- every partition a recomputed key is in now or was in before
+            -- every partition a recomputed key is in now or was in before (a key that
+            -- holds the partition column cannot have moved)
             touched_partitions as (
-                select {{ partition }} from recomputed
+                select distinct {{ partition }} from recomputed
+                {%- if partition not in keys %}
                 union
                 select table_row.{{ partition }}
                 from {{ this }} as table_row
                 left semi join recomputed on {{ same_key | join(' and ') }}
+                {%- endif %}
             ),
 
-            -- their rows no recomputed key replaces: unchanged
+            -- their rows no recomputed key replaces: unchanged (none when the key is the
+            -- partition: its recomputed keys are whole partitions)
             untouched as (
                 select table_row.*
                 from {{ this }} as table_row
                 left anti join recomputed on {{ same_key | join(' and ') }}
-                where table_row.{{ partition }} in (
-                    select touched_partitions.{{ partition }} from touched_partitions
-                )
+                where
+                    {{ 'false and' if keys == [partition] }}
+                    table_row.{{ partition }} in (
+                        select touched_partitions.{{ partition }} from touched_partitions
+                    )
             ),
 
             replaced as (

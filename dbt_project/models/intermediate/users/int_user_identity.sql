@@ -70,7 +70,9 @@ clients as (
 final as (
     select
         clients.client_id::{{ type_text() }} as client_id,
-        coalesce(identifying_events.user_id, 'anon:' || clients.client_id)::{{ type_text() }} as user_key,
+        coalesce(
+            identifying_events.user_id, 'anon:' || clients.client_id
+        )::{{ type_text() }} as user_key,
         identifying_events.user_id::{{ type_text() }} as user_id,
         clients.first_seen_at,
         clients.last_seen_at,
