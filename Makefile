@@ -9,6 +9,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Made by `make setup-spark` (mk/spark.mk): pyspark, dbt-spark and Java are there.
+SPARK_INSTALLED := $(VENV)/.spark-installed
 # Made by `make setup` once the system packages the tests need are there (Debian's Chromium).
 SYSTEM_PACKAGES := $(VENV)/.system-packages
 # Runs a command with the PG*/AWS* variables of the warehouse and bucket, starting the
