@@ -110,7 +110,7 @@ def _write_state(state: dict[str, dict[str, int]]) -> None:
 
 @contextmanager
 def _exclusive_lock() -> Iterator[None]:
-    """Serialise starts and stops between concurrent processes (make -j, pytest, demo)."""
+    """Serialise starts and stops between concurrent processes (make -j, pytest workers, demo)."""
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     with LOCK_FILE.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -401,18 +401,24 @@ def ensure_up(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         if plan.embedded_s3:
             added.update(s3_env(_start_s3(state)))
         _write_state(state)
-    if plan.embedded_s3:
-        previous = {name: os.environ.get(name) for name in added}
-        os.environ.update(added)
-        try:
-            _ensure_bucket(Settings.from_env().raw_bucket)
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        # Inside the lock: parallel test workers start together, and only one creates it.
+        if plan.embedded_s3:
+            _ensure_bucket_with(added)
     return added
+
+
+def _ensure_bucket_with(added: Mapping[str, str]) -> None:
+    """Create the raw bucket through the endpoint `added` names (os.environ as it was after)."""
+    previous = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)
+    try:
+        _ensure_bucket(Settings.from_env().raw_bucket)
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def ensure_down() -> list[str]:

@@ -12,7 +12,7 @@ $(SPARK_INSTALLED): pyproject.toml | $(INSTALLED)
 			echo "installing Debian's openjdk-17-jre-headless for Spark"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 		else echo "error: Spark needs Java 17 (apt-get install openjdk-17-jre-headless)" >&2; exit 1; fi; }
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(call install_project,dev$(comma)spark)
 	@touch $@
 
 setup-spark: $(SPARK_INSTALLED) ## install pyspark + dbt-spark into .venv, and Java 17 (as root, when missing)
