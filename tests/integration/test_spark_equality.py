@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,8 +97,7 @@ def build_on_spark(target_path: Path) -> list[str]:
     (target_path / "dbt-output.txt").write_text(completed.stdout + completed.stderr)
     results = run_results(target_path / "run_results.json")
     failures = [
-        f"{result['unique_id']}: {result['status']}: "
-        f"{(result.get('message') or '').strip().splitlines()[:1]}"
+        f"{result['unique_id']}: {result['status']}: {_gist(result.get('message'))}"
         for result in results
         if result.get("status") in ("error", "fail", "runtime error")
     ]
@@ -104,6 +105,12 @@ def build_on_spark(target_path: Path) -> list[str]:
         tail = "\n".join(completed.stdout.splitlines()[-20:])
         failures.append(f"dbt exited {completed.returncode}:\n{tail}")
     return failures
+
+
+def _gist(message: str | None) -> str:
+    """The informative lines of a dbt error (its first lines only say where it happened)."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    return " | ".join(lines[:4])
 
 
 def postgres_tables() -> dict[str, list[Row]]:
@@ -174,12 +181,26 @@ def compare(spark_failures: list[str]) -> Round:
     return result
 
 
+@contextmanager
+def timed(step: str) -> Iterator[None]:
+    """Prints how long a step took (shown with a failure: where the test's time goes)."""
+    started = time.monotonic()
+    yield
+    print(f"{step}: {time.monotonic() - started:.0f} s")
+
+
 def load_and_build(bucket: str, batch: dict[str, Any], number: int, spark_target: Path) -> Round:
-    write_batch(bucket, batch, number)
-    load_new_objects(LOAD_SINCE)
-    load_into_spark(LOAD_SINCE)  # starts its own Spark and ends it: dbt's can start
-    dbt("build")
-    return compare(build_on_spark(spark_target))
+    with timed(f"batch {number}: write objects"):
+        write_batch(bucket, batch, number)
+    with timed(f"batch {number}: PostgreSQL load + dbt build"):
+        load_new_objects(LOAD_SINCE)
+        dbt("build")
+    with timed(f"batch {number}: Spark load"):
+        load_into_spark(LOAD_SINCE)  # starts its own Spark and ends it: dbt's can start
+    with timed(f"batch {number}: Spark dbt build"):
+        failures = build_on_spark(spark_target)
+    with timed(f"batch {number}: compare"):
+        return compare(failures)
 
 
 @pytest.fixture(scope="module")
