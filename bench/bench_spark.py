@@ -148,7 +148,7 @@ def _ratio(numerator: Timing, denominator: Timing) -> str:
     return f"{numerator.build_seconds / denominator.build_seconds:.2f}"
 
 
-def report(postgres: Timing, sparks: dict[int, Timing]) -> str:
+def report(postgres: Timing, sparks: dict[int, Timing], load_average: float) -> str:
     scale = (
         ""
         if EVENTS == 1_000_000
@@ -164,8 +164,8 @@ def report(postgres: Timing, sparks: dict[int, Timing]) -> str:
 `bench/bench_spark.py`: {EVENTS:,} generated events over {DAYS} days in objects of about
 {EVENTS_PER_OBJECT:,} lines, loaded and built on an empty warehouse per engine, each step in
 its own process (Spark in-process through dbt-spark's session method, Derby metastore, Parquet
-under .local/bench-spark/). Seconds are wall time on a shared 2-core machine: compare within
-one run.
+under .local/bench-spark/). Seconds are wall time on a shared 2-core machine (load average
+{load_average:.1f} when the run started): compare within one run.
 {scale}
 | engine | load (s) | first dbt build (s) | loader's summary |
 | --- | --- | --- | --- |
@@ -179,11 +179,12 @@ Spark local[1] build / local[2] build (what a second core buys): {_ratio(sparks[
 
 def main() -> None:
     environment = {**os.environ, "RAW_BUCKET": BUCKET, "RAW_PREFIX": PREFIX}
+    load_average = os.getloadavg()[0]
     write_traffic()
     postgres = on_postgres(environment)
     sparks = {cores: on_spark(environment, cores) for cores in CORES}
     drop_database(DATABASE)
-    write_section("spark", "Spark: load + dbt build beside PostgreSQL", report(postgres, sparks))
+    write_section("spark", "Spark: load + dbt build beside PostgreSQL", report(postgres, sparks, load_average))
 
 
 if __name__ == "__main__":
