@@ -184,7 +184,8 @@ def main() -> None:
     postgres = on_postgres(environment)
     sparks = {cores: on_spark(environment, cores) for cores in CORES}
     drop_database(DATABASE)
-    write_section("spark", "Spark: load + dbt build beside PostgreSQL", report(postgres, sparks, load_average))
+    body = report(postgres, sparks, load_average)
+    write_section("spark", "Spark: load + dbt build beside PostgreSQL", body)
 
 
 if __name__ == "__main__":
