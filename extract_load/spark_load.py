@@ -294,17 +294,19 @@ def _overwrite(
 
 
 def _add_missing_load_runs(spark: SparkSession) -> None:
-    """A run killed after some batches committed has manifest rows but no load_runs row."""
-    spark.sql(
+    """A run killed after some batches committed has manifest rows but no load_runs row.
+    Looked for first: an insert is a Spark job even when it writes nothing."""
+    missing = spark.sql(
         """
-        insert into staging.load_runs
         select manifest.load_id, min(manifest.loaded_at), max(manifest.loaded_at), count(*),
             sum(manifest.lines_loaded), sum(manifest.lines_rejected)
         from staging.load_manifest as manifest
         left anti join staging.load_runs as runs on manifest.load_id = runs.load_id
         group by manifest.load_id
         """
-    )
+    ).localCheckpoint(eager=True)
+    if not missing.isEmpty():
+        missing.coalesce(1).write.insertInto("staging.load_runs")
 
 
 @dataclass
