@@ -13,6 +13,7 @@ Embedded Derby admits one JVM at a time: a process that opened a session must `s
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -24,7 +25,7 @@ import jinja2
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; dbt brings it
 
 from clickstream.config import PROJECT_ROOT
-from clickstream.errors import TerminalError
+from clickstream.errors import TerminalError, TransientError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -41,6 +42,10 @@ FORCED_BY_DBT_SPARK = {"spark.sql.ansi.enabled": "false"}
 
 class SparkUnavailableError(TerminalError):
     """pyspark or Java is missing: `make setup-spark` installs both."""
+
+
+class SparkBusyError(TransientError):
+    """Another process holds the Derby metastore: it must finish first."""
 
 
 def spark_home_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -63,6 +68,25 @@ def missing_requirement() -> str | None:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         return "java is not installed (make setup-spark installs openjdk-17-jre-headless)"
     return None
+
+
+def ensure_metastore_free(home: Path) -> None:
+    """SparkBusyError when another JVM has the Derby metastore under `home` open. Derby holds
+    an exclusive lock on metastore_db/dbex.lck while it runs (Java's FileLock: a POSIX lock,
+    which fcntl sees); Spark's own error for it is a page of Java stack traces."""
+    lock_file = home / "metastore_db" / "dbex.lck"
+    if not lock_file.exists():
+        return
+    with lock_file.open("ab") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            raise SparkBusyError(
+                f"the Spark metastore {lock_file.parent} is in use by another process (embedded"
+                " Derby admits one at a time: the loader, dbt or a test on the same"
+                " SPARK_HOME_DIR); run this again when it has finished"
+            ) from error
+        fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
 def session_parameters(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -96,9 +120,13 @@ def spark_session(environ: Mapping[str, str] = os.environ, **overrides: Any) -> 
     reason = missing_requirement()
     if reason is not None:
         raise SparkUnavailableError(f"Spark cannot run: {reason}")
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    spark_home_dir(environ).mkdir(parents=True, exist_ok=True)
+    home = spark_home_dir(environ)
+    home.mkdir(parents=True, exist_ok=True)
+    if SparkContext._active_spark_context is None:  # else getOrCreate reuses this JVM's
+        ensure_metastore_free(home)
     builder = SparkSession.builder.enableHiveSupport().appName("clickstream")
     for key, value in {**session_parameters(environ), **overrides}.items():
         builder = builder.config(key, str(value))
