@@ -33,8 +33,10 @@
 {%- endmacro %}
 
 {% macro spark__cast_to(expression, type) -%}
+    {#- a bare numeric has no fixed scale on PostgreSQL: type_numeric() keeps the fractions -#}
     {%- set spark_types = {
         'text': 'string', 'timestamptz': 'timestamp', 'integer': 'int', 'jsonb': 'string',
+        'numeric': spark__type_numeric(),
     } -%}
     {%- set spark_type = spark_types.get(type, type | replace('numeric', 'decimal')) -%}
     cast({{ expression }} as {{ spark_type }})
