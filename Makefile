@@ -9,6 +9,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Made by `make setup-spark` (mk/spark.mk): pyspark, dbt-spark and Java are there.
+SPARK_INSTALLED := $(VENV)/.spark-installed
 # Made by `make setup` once the system packages the tests need are there (Debian's Chromium).
 SYSTEM_PACKAGES := $(VENV)/.system-packages
 # Runs a command with the PG*/AWS* variables of the warehouse and bucket, starting the
@@ -48,15 +50,22 @@ help: ## list the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
+# $(call install_project,EXTRAS): the project, editable, with those extras (mk/spark.mk adds
+# spark; a comma inside $(call) needs $(comma)).
+comma := ,
+define install_project
 	@if $(BIN)/python -m pip install --quiet uv \
-		&& $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'; then \
-		echo "installed the project and its dev tools with uv"; \
+		&& $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[$(1)]'; then \
+		echo "installed the project with [$(1)] using uv"; \
 	else \
 		echo "uv could not install the project: installing with pip"; \
 		$(BIN)/python -m pip install --quiet --upgrade pip \
-			&& $(BIN)/python -m pip install --quiet -e '.[dev]'; \
+			&& $(BIN)/python -m pip install --quiet -e '.[$(1)]'; \
 	fi
+endef
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(call install_project,dev)
 	@touch $@
 
 # Browser tests drive Debian's Chromium; install it when we can (root with apt-get). Only

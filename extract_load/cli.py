@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the objects of --since..--until again, replacing their old lines"
         " (after fixing them in S3; then run dbt build)",
     )
+    load.add_argument(
+        "--engine",
+        choices=["postgres", "spark"],
+        default="postgres",
+        help="the warehouse to load: PostgreSQL (default) or Spark's tables under"
+        " SPARK_HOME_DIR (docs/scale.md)",
+    )
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
     status = commands.add_parser("status", help="what has been loaded and rejected")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -76,9 +83,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.replay and not (args.since and args.until):
                 print("error: --replay needs --since and --until", file=sys.stderr)
                 return 2
-            summary = load_new_objects(
-                args.since, args.until, progress=sys.stderr.isatty(), replay=args.replay
-            )
+            if args.engine == "spark":
+                if args.replay:
+                    print("error: --replay is not available with --engine spark", file=sys.stderr)
+                    return 2
+                # here: only Spark loads need pyspark and its JVM
+                from extract_load.spark_load import load_into_spark
+
+                summary = load_into_spark(args.since, args.until)
+            else:
+                summary = load_new_objects(
+                    args.since, args.until, progress=sys.stderr.isatty(), replay=args.replay
+                )
             print(json.dumps(summary.as_dict()) if args.json else summary.one_line())
         elif args.command == "prune":
             pruned = prune_raw_events(args.days, dry_run=args.dry_run)

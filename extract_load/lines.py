@@ -112,6 +112,21 @@ def quick_reason(line: Line) -> str | None:
     return None
 
 
+def line_reason(line: Line) -> str | None:
+    """Why a line is rejected, judged in Python alone: the careful path of the PostgreSQL
+    loader and every line of the Spark loader (extract_load/spark_load.py). None: load it."""
+    return quick_reason(line) or reject_reason(line.data)
+
+
+def unreadable_reason(error: BaseException | None) -> str:
+    """The reject reason of an object that could not be read (one row, line_number null)."""
+    if error is None:
+        described = "unknown error"
+    else:
+        described = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return f"unreadable object: {described}"
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 

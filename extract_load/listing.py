@@ -62,9 +62,12 @@ def newest_loaded_hour(conn: connection, prefix: str) -> datetime | None:
             (prefix,),
         )
         row = cursor.fetchone()
-    if row is None:
-        return None
-    match = _HOUR_IN_KEY.match(row[0], len(prefix))
+    return None if row is None else hour_of_key(row[0], prefix)
+
+
+def hour_of_key(key: str, prefix: str) -> datetime | None:
+    """The hour partition of a raw key under `prefix` (None when it is not under one)."""
+    match = _HOUR_IN_KEY.match(key, len(prefix))
     if match is None:
         return None
     year, month, day, hour = (int(part) for part in match.groups())
@@ -78,12 +81,21 @@ def choose_window(
     until: datetime | None,
     now: datetime | None = None,
 ) -> Window:
+    newest = newest_loaded_hour(conn, prefix) if since is None else None
+    return window_after(newest, since, until, now)
+
+
+def window_after(
+    newest_loaded: datetime | None,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime | None = None,
+) -> Window:
+    """The window to list given the newest hour already loaded (either warehouse's)."""
     now = now or datetime.now(UTC)
     until = until or now + FUTURE_MARGIN
-    if since is None:
-        newest = newest_loaded_hour(conn, prefix)
-        if newest is not None:
-            since = newest - SAFETY_MARGIN
+    if since is None and newest_loaded is not None:
+        since = newest_loaded - SAFETY_MARGIN
     return Window(since, until)
 
 

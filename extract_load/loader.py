@@ -58,17 +58,18 @@ from extract_load.lines import (
     fast_row_prefix,
     is_blank,
     iter_lines,
+    line_reason,
     open_body,
     quick_reason,
     raw_text,
-    reject_reason,
     reject_row,
     safe_row,
+    unreadable_reason,
 )
 from extract_load.listing import ObjectRef, Window, choose_window, list_objects, not_in_manifest
 from extract_load.partitions import DayPartitions
 from extract_load.schema import ADD_TO_LOAD_RUN_SQL, ensure_schema
-from extract_load.user_agents import parse_user_agents, user_agent_of_line
+from extract_load.user_agents import UserAgentCollector, parse_user_agents
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -323,17 +324,11 @@ class _ChunkReader:
 
 def _read_lines(fetched: FetchedObject, result: ObjectResult) -> Iterator[Line]:
     """The object's lines; a broken object is noted on its result and aborts the COPY."""
-    # The lines of an object share a few ingest blocks: each agent's text is decoded once.
-    seen_tails: set[bytes] = set()
+    agents = UserAgentCollector(result.user_agents)
     try:
         with fetched.open() as stream:
             for line in iter_lines(stream):
-                tail = line.data[line.data.rfind(b'"user_agent":') :]
-                if tail not in seen_tails:
-                    seen_tails.add(tail)
-                    agent = user_agent_of_line(line.data)
-                    if agent is not None:
-                        result.user_agents.add(agent)
+                agents.add_line(line.data)
                 yield line
     except UNREADABLE_ERRORS as error:
         result.read_error = error
@@ -446,16 +441,10 @@ def _load_one(conn: connection, fetched: FetchedObject, rejects: _RejectSpool) -
                 raise result.read_error from None
         else:
             return result
-    reason = f"unreadable object: {_describe(result.read_error)}"
+    reason = unreadable_reason(result.read_error)
     result.start_over(LoadPath.UNREADABLE, reason)
     rejects.add(result, None, reason, None)
     return result
-
-
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return "unknown error"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def _load_carefully(
@@ -466,7 +455,7 @@ def _load_carefully(
     for line in _read_lines(fetched, result):
         if is_blank(line.data) and not line.oversize:
             continue
-        reason = quick_reason(line) or reject_reason(line.data)
+        reason = line_reason(line)
         if reason is not None:
             rejects.add(result, line.number, reason, raw_text(line.data))
             continue

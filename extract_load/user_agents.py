@@ -149,8 +149,16 @@ where {lines}
 """
 
 
-def _insert(cur: cursor, agents: Iterable[str]) -> int:
-    rows = [
+# user_agent, device_class, browser_family, browser_version, os_family, os_version, is_bot,
+# bot_name, parser_version
+UserAgentRow = tuple[
+    str, str, str | None, str | None, str | None, str | None, bool, str | None, str
+]
+
+
+def user_agent_rows(agents: Iterable[str]) -> list[UserAgentRow]:
+    """staging.user_agents rows (without parsed_at) of the agents, for either warehouse."""
+    return [
         (
             parsed.user_agent,
             parsed.device_class,
@@ -164,6 +172,15 @@ def _insert(cur: cursor, agents: Iterable[str]) -> int:
         )
         for parsed in map(parse_user_agent, agents)
     ]
+
+
+def storable_user_agents(agents: Iterable[str]) -> list[str]:
+    """The agents a row is kept for, sorted: longer than MAX_USER_AGENT_LENGTH are left out."""
+    return sorted(agent for agent in agents if len(agent) <= MAX_USER_AGENT_LENGTH)
+
+
+def _insert(cur: cursor, agents: Iterable[str]) -> int:
+    rows = user_agent_rows(agents)
     if rows:
         execute_values(cur, _INSERT_SQL, rows)
     return len(rows)
@@ -193,10 +210,29 @@ def user_agent_of_line(data: bytes) -> str | None:
     return agent if isinstance(agent, str) else None
 
 
+class UserAgentCollector:
+    """Gathers the agents of an object's lines into `agents`. The lines of an object share a
+    few ingest blocks: each block's text (the line's tail from its last `"user_agent":`) is
+    decoded once."""
+
+    def __init__(self, agents: set[str]) -> None:
+        self.agents = agents
+        self._seen_tails: set[bytes] = set()
+
+    def add_line(self, data: bytes) -> None:
+        tail = data[data.rfind(b'"user_agent":') :]
+        if tail in self._seen_tails:
+            return
+        self._seen_tails.add(tail)
+        agent = user_agent_of_line(data)
+        if agent is not None:
+            self.agents.add(agent)
+
+
 def parse_user_agents(cur: cursor, agents: Collection[str]) -> int:
     """Parse and insert the `agents` (a batch's) that staging.user_agents does not hold yet;
     how many were added. An agent longer than MAX_USER_AGENT_LENGTH is left out."""
-    wanted = sorted(agent for agent in agents if len(agent) <= MAX_USER_AGENT_LENGTH)
+    wanted = storable_user_agents(agents)
     if not wanted:
         return 0
     cur.execute("select user_agent from staging.user_agents where user_agent = any(%s)", (wanted,))

@@ -19,6 +19,10 @@
 
 {# on-run-start: the record exists before any mart is built or checked. #}
 {% macro create_built_with_vars_record() -%}
+    {{ return(adapter.dispatch('create_built_with_vars_record', 'clickstream')()) }}
+{%- endmacro %}
+
+{% macro default__create_built_with_vars_record() -%}
     create schema if not exists dbt_intermediate;
     create table if not exists {{ built_with_vars_table() }} (
         relation_name text not null,
@@ -26,6 +30,16 @@
         var_value text not null,
         primary key (relation_name, var_name)
     );
+{%- endmacro %}
+
+{# Spark: no keys on Parquet; one partition per mart and var, overwritten by its writer. #}
+{% macro spark__create_built_with_vars_record() -%}
+    {{ return(hook_statements([
+        'create schema if not exists dbt_intermediate',
+        'create table if not exists ' ~ built_with_vars_table()
+        ~ ' (var_value string, relation_name string, var_name string)'
+        ~ ' using parquet partitioned by (relation_name, var_name)',
+    ])) }}
 {%- endmacro %}
 
 {# The vars `this` mart declares it is built with (its config's meta.built_with_vars). #}
@@ -82,14 +96,27 @@
 {% macro record_built_with_vars() -%}
     {%- set var_names = declared_built_with_vars() -%}
     {%- if not is_incremental() and var_names | length > 0 %}
+        {%- set statements = [] -%}
         {%- for var_name in var_names %}
-            insert into {{ built_with_vars_table() }} (relation_name, var_name, var_value)
-            values (
-                '{{ this.identifier }}',
-                '{{ var_name }}',
-                '{{ built_with_text(var(var_name)) | replace("'", "''") }}'
-            )
-            on conflict (relation_name, var_name) do update set var_value = excluded.var_value;
+            {%- do statements.append(adapter.dispatch('record_built_with_var', 'clickstream')(
+                var_name, built_with_text(var(var_name)) | replace("'", "''"))) -%}
         {%- endfor %}
+        {{ return(hook_statements(statements)) }}
     {%- endif %}
+{%- endmacro %}
+
+{% macro default__record_built_with_var(var_name, quoted_value) -%}
+    insert into {{ built_with_vars_table() }} (relation_name, var_name, var_value)
+    values (
+        '{{ this.identifier }}',
+        '{{ var_name }}',
+        '{{ quoted_value }}'
+    )
+    on conflict (relation_name, var_name) do update set var_value = excluded.var_value
+{%- endmacro %}
+
+{% macro spark__record_built_with_var(var_name, quoted_value) -%}
+    insert overwrite table {{ built_with_vars_table() }}
+    partition (relation_name = '{{ this.identifier }}', var_name = '{{ var_name }}')
+    select '{{ quoted_value }}'
 {%- endmacro %}

@@ -67,8 +67,10 @@
     (var `site_hosts`): moving between the site's own pages is not a referral.
 #}
 {% macro referrer_host(url) -%}
-    {%- set host = "regexp_replace(lower(substring(" ~ url
-        ~ " from '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)')), '^(www|m|l|lm)\\.', '')" -%}
+    {#- `[.]`, not a backslash: Spark's string literals take backslashes as escapes -#}
+    {%- set host = "regexp_replace(lower("
+        ~ regex_substring(url, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)')
+        ~ "), '^(www|m|l|lm)[.]', '')" -%}
     case
         when {{ host }} in ('{{ var("site_hosts") | join("', '") }}') then null
         else nullif({{ host }}, '')
@@ -77,7 +79,7 @@
 
 {# A utm_source as the seed writes sources: lower case, trimmed, without a leading www. #}
 {% macro normalized_source(utm_source) -%}
-    regexp_replace(lower(trim({{ utm_source }})), '^(www|m|l|lm)\.', '')
+    regexp_replace(lower(trim({{ utm_source }})), '^(www|m|l|lm)[.]', '')
 {%- endmacro %}
 
 {#

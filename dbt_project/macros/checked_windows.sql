@@ -71,27 +71,25 @@
 
 {#
     The first loader time the data tests of `identifier` must check, as a SQL literal:
-    '-infinity' for a full check. Read when the test runs, so a literal the planner can use
-    with the marts' indexes on loaded_at / last_loaded_at.
+    earliest_timestamp() for a full check. Read when the test runs, so a literal the planner can
+    use with the marts' indexes on loaded_at / last_loaded_at.
 #}
 {% macro checked_window_start(identifier) -%}
     {%- if not execute or flags.FULL_REFRESH or var('full_checks', false) -%}
-        {{ return("'-infinity'::timestamptz") }}
+        {{ return(earliest_timestamp()) }}
     {%- endif -%}
     {#- compiled outside a build (sqlfluff, docs), the table may not exist yet -#}
-    {%- set exists = run_query(
-        "select to_regclass('" ~ tests_passed_through_table() ~ "') is not null") -%}
-    {%- if not exists.rows[0][0] -%}
-        {{ return("'-infinity'::timestamptz") }}
+    {%- if not bookkeeping_table_exists(tests_passed_through_table()) -%}
+        {{ return(earliest_timestamp()) }}
     {%- endif -%}
     {%- set found = run_query(
-        "select (loaded_at - interval '" ~ var('loaded_at_lookback') ~ "')::text"
+        "select " ~ text_of(minus_lookback('loaded_at'))
         ~ " from " ~ tests_passed_through_table()
         ~ " where relation_name = '" ~ identifier ~ "'") -%}
     {%- if found.rows | length == 0 -%}
-        {{ return("'-infinity'::timestamptz") }}
+        {{ return(earliest_timestamp()) }}
     {%- endif -%}
-    {{ return("'" ~ found.rows[0][0] ~ "'::timestamptz") }}
+    {{ return(timestamp_literal(found.rows[0][0])) }}
 {%- endmacro %}
 
 {#
@@ -108,7 +106,7 @@
     -%}
     {%- if column -%}
         {%- set start = checked_window_start(relation.identifier) -%}
-        {%- if start != "'-infinity'::timestamptz" -%}
+        {%- if start != earliest_timestamp() -%}
             {%- do conditions.append(column ~ ' >= ' ~ start) -%}
         {%- endif -%}
     {%- endif -%}
@@ -139,16 +137,42 @@
         {%- endif -%}
     {%- endfor -%}
     {%- set columns = checked_window_columns() -%}
+    {%- set statements = [] -%}
     {%- for result in results
         if result.node.resource_type == 'model'
         and (result.node.schema ~ '.' ~ result.node.alias) in columns
-        and result.node.unique_id in tested %}
-        {%- set column = columns[result.node.schema ~ '.' ~ result.node.alias] %}
-        delete from {{ tests_passed_through_table() }}
-        where relation_name = '{{ result.node.name }}';
-        insert into {{ tests_passed_through_table() }} (relation_name, loaded_at)
-        select '{{ result.node.name }}', max({{ column }})
-        from {{ result.node.relation_name }}
-        having max({{ column }}) is not null;
-    {%- endfor %}
+        and result.node.unique_id in tested -%}
+        {%- do statements.extend(replace_tests_passed_through(
+            result.node.name, columns[result.node.schema ~ '.' ~ result.node.alias],
+            result.node.relation_name)) -%}
+    {%- endfor -%}
+    {{ return(hook_statements(statements)) }}
+{%- endmacro %}
+
+{#
+    The statements that replace the record of `name` with the newest `column` of `relation`
+    (none when the relation is empty).
+#}
+{% macro replace_tests_passed_through(name, column, relation) -%}
+    {{ return(adapter.dispatch('replace_tests_passed_through', 'clickstream')(
+        name, column, relation)) }}
+{%- endmacro %}
+
+{% macro default__replace_tests_passed_through(name, column, relation) -%}
+    {{ return([
+        "delete from " ~ tests_passed_through_table() ~ " where relation_name = '" ~ name ~ "'",
+        "insert into " ~ tests_passed_through_table() ~ " (relation_name, loaded_at)"
+        ~ " select '" ~ name ~ "', max(" ~ column ~ ") from " ~ relation
+        ~ " having max(" ~ column ~ ") is not null",
+    ]) }}
+{%- endmacro %}
+
+{# Spark: one overwrite of the relation's partition; no row (an empty mart) empties it. #}
+{% macro spark__replace_tests_passed_through(name, column, relation) -%}
+    {{ return([
+        "insert overwrite table " ~ tests_passed_through_table()
+        ~ " partition (relation_name = '" ~ name ~ "')"
+        ~ " select max(" ~ column ~ ") from " ~ relation
+        ~ " having max(" ~ column ~ ") is not null",
+    ]) }}
 {%- endmacro %}

@@ -40,7 +40,8 @@
         {%- endif %}
     {%- elif kind == 'uuid' %}
         when {{ json_type }} <> 'string'
-            or {{ value }} !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+            or {{ not_matching(value,
+                '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$') }}
             then '{{ path }}: must be a UUID'
     {%- elif kind == 'timestamp' %}
         when {{ json_type }} <> 'string' or {{ value }} is null
@@ -52,14 +53,14 @@
     {%- elif kind == 'boolean' %}
         when {{ json_type }} <> 'boolean' then '{{ path }}: must be true or false'
     {%- elif kind == 'number' %}
-        when {{ json_type }} <> 'number' or {{ value }} not between {{ minimum }} and {{ maximum }}
+        when {{ json_type }} <> 'number' or {{ number_outside(value, minimum, maximum) }}
             then '{{ path }}: must be a number between {{ minimum }} and {{ maximum }}'
     {%- elif kind == 'integer' %}
-        when {{ json_type }} <> 'number' or {{ value }}::text !~ '^-?[0-9]+$'
-            or {{ value }} not between {{ minimum }} and {{ maximum }}
+        when {{ json_type }} <> 'number' or {{ not_an_integer(value) }}
+            or {{ number_outside(value, minimum, maximum) }}
             then '{{ path }}: must be an integer between {{ minimum }} and {{ maximum }}'
     {%- elif kind == 'currency' %}
-        when {{ json_type }} <> 'string' or {{ value }} !~ '^[A-Z]{3}$'
+        when {{ json_type }} <> 'string' or {{ not_matching(value, '^[A-Z]{3}$') }}
             then '{{ path }}: must be a three-letter ISO 4217 code'
     {%- elif kind == 'object' %}
         when {{ json_type }} <> 'object' then '{{ path }}: must be an object'
@@ -67,4 +68,53 @@
         {{ exceptions.raise_compiler_error("contract_violation: unknown kind " ~ kind) }}
     {%- endif %}
     end
+{%- endmacro %}
+
+{#
+    The engine differences of the rules above. `pattern`: a POSIX regular expression without
+    backslashes (Spark's string literals would read them as escapes).
+#}
+{% macro not_matching(value, pattern) -%}
+    {{ return(adapter.dispatch('not_matching', 'clickstream')(value, pattern)) }}
+{%- endmacro %}
+
+{% macro default__not_matching(value, pattern) -%}
+    {{ value }} !~ '{{ pattern }}'
+{%- endmacro %}
+
+{% macro spark__not_matching(value, pattern) -%}
+    not {{ value }} rlike '{{ pattern }}'
+{%- endmacro %}
+
+{#
+    A JSON number (staging's numeric) outside [minimum, maximum]. Spark's null: a number too
+    large for staging's decimal (safe_casts.sql, spark__json_number), so out of range too.
+#}
+{% macro number_outside(value, minimum, maximum) -%}
+    {{ return(adapter.dispatch('number_outside', 'clickstream')(value, minimum, maximum)) }}
+{%- endmacro %}
+
+{% macro default__number_outside(value, minimum, maximum) -%}
+    {{ value }} not between {{ minimum }} and {{ maximum }}
+{%- endmacro %}
+
+{% macro spark__number_outside(value, minimum, maximum) -%}
+    coalesce({{ value }} not between {{ minimum }} and {{ maximum }}, true)
+{%- endmacro %}
+
+{#
+    A JSON number with a fraction. PostgreSQL's numeric keeps the number's written digits, so
+    12.0 has one. Spark's staging gives null for any number not written as an integer
+    (spark__json_integer in safe_casts.sql), and a value with a fraction.
+#}
+{% macro not_an_integer(value) -%}
+    {{ return(adapter.dispatch('not_an_integer', 'clickstream')(value)) }}
+{%- endmacro %}
+
+{% macro default__not_an_integer(value) -%}
+    {{ value }}::text !~ '^-?[0-9]+$'
+{%- endmacro %}
+
+{% macro spark__not_an_integer(value) -%}
+    coalesce({{ value }} <> floor({{ value }}), true)
 {%- endmacro %}

@@ -86,7 +86,16 @@
 
 {# The Monday (UTC) of the week of a timestamptz, as a date: a retention cohort's week. #}
 {% macro utc_week_start(timestamp) -%}
+    {{ return(adapter.dispatch('utc_week_start', 'clickstream')(timestamp)) }}
+{%- endmacro %}
+
+{% macro default__utc_week_start(timestamp) -%}
     date_trunc('week', {{ timestamp }} at time zone 'UTC')::date
+{%- endmacro %}
+
+{# Spark: its timestamps are in the session time zone, UTC; its weeks start on Monday too. #}
+{% macro spark__utc_week_start(timestamp) -%}
+    cast(date_trunc('week', {{ timestamp }}) as date)
 {%- endmacro %}
 
 {#
@@ -94,7 +103,21 @@
     `weeks_since_first_visit` (a union of literals: portable, unlike generate_series).
 #}
 {% macro retention_week_offsets(last_week=12) -%}
+    {{ return(adapter.dispatch('retention_week_offsets', 'clickstream')(last_week)) }}
+{%- endmacro %}
+
+{% macro default__retention_week_offsets(last_week) -%}
     {%- for offset in range(last_week + 1) %}
     select {{ offset }} as weeks_since_first_visit{{ ' union all' if not loop.last }}
     {%- endfor %}
+{%- endmacro %}
+
+{#
+    Spark: a generated sequence. Its union of literals, cross joined with the cohorts in an
+    incremental run, failed every task on Spark 4.3 ("ClassCastException: cannot assign
+    instance of scala.collection.generic.DefaultSerializationProxy to field
+    org.apache.spark.sql.execution.UnionExec.children"); the sequence gives the same rows.
+#}
+{% macro spark__retention_week_offsets(last_week) -%}
+    select explode(sequence(0, {{ last_week }})) as weeks_since_first_visit
 {%- endmacro %}

@@ -6,6 +6,10 @@
 #}
 {% macro loaded_at_window_start(relation, column=none) -%}
     {%- set column = column or watermark_column(model) -%}
+    {{ return(adapter.dispatch('loaded_at_window_start', 'clickstream')(relation, column)) }}
+{%- endmacro %}
+
+{% macro default__loaded_at_window_start(relation, column) -%}
     {%- set query -%}
         select
             coalesce(max({{ column }}), '-infinity'::timestamptz)
@@ -21,6 +25,23 @@
         '{{ run_query('select (' ~ query ~ ')::text').rows[0][0] }}'::timestamptz
     {%- else -%}
         ({{ query }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    Spark: the same literal (partition and file pruning need one too). Spark has no
+    -infinity: an empty table gives earliest_timestamp() itself, before any loader time.
+#}
+{% macro spark__loaded_at_window_start(relation, column) -%}
+    {%- set query -%}
+        select {{ minus_lookback('max(' ~ column ~ ')') }} as window_start
+        from {{ relation }}
+    {%- endset -%}
+    {%- if execute and model.resource_type == 'model' -%}
+        {%- set found = run_query('select ' ~ text_of('(' ~ query ~ ')')).rows[0][0] -%}
+        {{ timestamp_literal(found) if found is not none else earliest_timestamp() }}
+    {%- else -%}
+        coalesce(({{ query }}), {{ earliest_timestamp() }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -42,11 +63,27 @@
     one, and macros/checked_windows.sql's record of what passed the data tests).
 #}
 {% macro create_loaded_at_record(table) -%}
+    {{ return(adapter.dispatch('create_loaded_at_record', 'clickstream')(table)) }}
+{%- endmacro %}
+
+{% macro default__create_loaded_at_record(table) -%}
     create schema if not exists dbt_intermediate;
     create table if not exists {{ table }} (
         relation_name text primary key,
         loaded_at timestamptz not null
     );
+{%- endmacro %}
+
+{#
+    Spark: Parquet tables have no keys and no UPDATE or DELETE, so the record is partitioned by
+    relation_name and a writer overwrites its relation's partition (insert overwrite).
+#}
+{% macro spark__create_loaded_at_record(table) -%}
+    {{ return(hook_statements([
+        'create schema if not exists ' ~ table.split('.')[0],
+        'create table if not exists ' ~ table ~ ' (loaded_at timestamp, relation_name string)'
+        ~ ' using parquet partitioned by (relation_name)',
+    ])) }}
 {%- endmacro %}
 
 {% macro read_through_window_start() -%}
@@ -55,19 +92,17 @@
     {%- if not execute or model.resource_type != 'model' -%}
         {{ return(own) }}
     {%- endif -%}
-    {%- set exists = run_query(
-        "select to_regclass('" ~ read_through_table() ~ "') is not null").rows[0][0] -%}
-    {%- if not exists -%}
+    {%- if not bookkeeping_table_exists(read_through_table()) -%}
         {{ return(own) }}
     {%- endif -%}
     {%- set found = run_query(
-        "select (loaded_at - interval '" ~ var('loaded_at_lookback') ~ "')::text"
+        "select " ~ text_of(minus_lookback('loaded_at'))
         ~ " from " ~ read_through_table()
         ~ " where relation_name = '" ~ this.identifier ~ "'").rows -%}
     {%- if found | length == 0 -%}
         {{ return(own) }}
     {%- endif -%}
-    greatest({{ own }}, '{{ found[0][0] }}'::timestamptz)
+    greatest({{ own }}, {{ timestamp_literal(found[0][0]) }})
 {%- endmacro %}
 
 {#
@@ -78,12 +113,36 @@
     give a max() without reading every line before it.
 #}
 {% macro record_read_through() -%}
+    {{ return(adapter.dispatch('record_read_through', 'clickstream')()) }}
+{%- endmacro %}
+
+{% macro default__record_read_through() -%}
     insert into {{ read_through_table() }} (relation_name, loaded_at)
     select '{{ this.identifier }}', max(loaded_at)
     from {{ source('clickstream', 'raw_events') }}
     where loaded_at >= {{ read_through_window_start() }}
     having max(loaded_at) is not null
     on conflict (relation_name) do update set loaded_at = excluded.loaded_at
+{%- endmacro %}
+
+{#
+    Spark: overwrite the model's partition of the record, only when there is a newest loaded_at
+    (an empty overwrite would erase the record, where PostgreSQL's upsert keeps it).
+#}
+{% macro spark__record_read_through() -%}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set newest = run_query(
+        "select " ~ text_of('max(loaded_at)')
+        ~ " from " ~ source('clickstream', 'raw_events')
+        ~ " where loaded_at >= " ~ read_through_window_start()).rows[0][0] -%}
+    {%- if newest is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    insert overwrite table {{ read_through_table() }}
+    partition (relation_name = '{{ this.identifier }}')
+    select {{ timestamp_literal(newest) }}
 {%- endmacro %}
 
 {#
@@ -97,7 +156,7 @@
         {{ return([]) }}
     {%- endif -%}
     {%- set found = run_query(
-        "select distinct (" ~ expression ~ ")::text from " ~ ref('clickstream_events')
+        "select distinct " ~ text_of(expression) ~ " from " ~ ref('clickstream_events')
         ~ " where loaded_at >= " ~ window_start ~ " order by 1") -%}
     {%- set values = [] -%}
     {%- for row in found.rows -%}
@@ -114,8 +173,8 @@
 #}
 {% macro within_hours(column, hours) -%}
     {%- for hour in hours %}
-    ({{ column }} >= '{{ hour }}'::timestamptz
-        and {{ column }} < '{{ hour }}'::timestamptz + interval '1 hour')
+    ({{ column }} >= {{ timestamp_literal(hour) }}
+        and {{ column }} < {{ timestamp_literal(hour) }} + interval '1 hour')
     {{- ' or' if not loop.last }}
     {%- else -%}
     false
@@ -124,7 +183,7 @@
 
 {% macro date_literals(dates) -%}
     {%- for day in dates -%}
-    '{{ day }}'::date{{ ', ' if not loop.last }}
+    {{ date_literal(day) }}{{ ', ' if not loop.last }}
     {%- else -%}
     null
     {%- endfor -%}

@@ -17,7 +17,7 @@ with checked_window as (
     select
         greatest(
             {{ checked_window_start('clickstream_events') }},
-            max(load_day + 1)::timestamp at time zone 'UTC'
+            {{ utc_midnight('max(load_day + 1)') }}
         ) as starts_at
     from {{ source('clickstream', 'raw_events_dropped_days') }}
 ),

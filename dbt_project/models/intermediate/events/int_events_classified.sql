@@ -1,17 +1,15 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key=['s3_key', 'line_number'],
-        on_schema_change='fail',
         meta={'watermark_column': 'loaded_at'},
-        post_hook=["{% if not is_incremental() %}analyze {{ this }}{% endif %}"],
+        partition_by='load_day',
         indexes=[
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
         ],
-    )
+    ))
 }}
+{{ config(post_hook=["{{ analyze_after_full_build() }}"]) }}
 -- Every raw line with the reasons it breaks event contract v1 (an empty array when it is
 -- valid) and the contract's defaults applied. Row by row, no dedup. A table, classified once:
 -- clickstream_events, invalid_events and the reconciliation all read it (each used to
@@ -19,6 +17,7 @@
 -- own watermark minus the lookback and replaces their rows (delete+insert on the line), so a
 -- line re-touched by clickstream/raw_removal.py gets its new loaded_at. The payload is kept
 -- for invalid lines only (invalid_events keeps it whole); a valid line's is in the raw table.
+-- On Spark the table is partitioned by load day: a run rewrites the days it touches whole.
 {%- set product_events = "'product_view', 'add_to_cart', 'remove_from_cart', 'purchase'" %}
 {%- set max_id = 128 %}
 {%- set max_text = 2048 %}
@@ -34,16 +33,11 @@ with raw_events as (
 
 -- The reasons in a LATERAL subquery with a LIMIT (of its only row), as in staging: evaluated
 -- once per line, however many times the models downstream use them (PostgreSQL would
--- otherwise copy the whole array expression into every use).
+-- otherwise copy the whole array expression into every use). per_line(): the same on Spark.
 checked as (
-    select
-        raw_events.*,
-        reasons.invalid_reasons
-    from raw_events
-    cross join lateral (  -- noqa: ST05
+    {% call per_line('raw_events', 'reasons') %}
         select
-            array_remove(
-                array[
+            {% call array_without_nulls() %}
                     case
                         when payload_json_type <> 'object' then 'event: must be a JSON object'
                     end,
@@ -138,11 +132,9 @@ checked as (
                         when event_timestamp > received_at + interval '1 hour'
                             then 'event_timestamp: more than 1 hour after ingest.received_at'
                     end
-                ],
-                null
-            ) as invalid_reasons
-        limit 1  -- noqa: AM09
-    ) as reasons
+            {% endcall %} as invalid_reasons
+            {{- per_line_columns_from('raw_events') }}
+    {% endcall %}
 ),
 
 classified as (
@@ -155,8 +147,9 @@ classified as (
         case when cardinality(invalid_reasons) > 0 then payload end as payload,
 
         ----------  classification
-        -- jsonb rather than text[], so that dbt unit tests can build fixtures of this model
-        to_jsonb(invalid_reasons) as invalid_reasons,
+        -- JSON (jsonb; a string on Spark) rather than an array, so that dbt unit tests can
+        -- build fixtures of this model
+        {{ json_array_of('invalid_reasons') }} as invalid_reasons,
         cardinality(invalid_reasons) = 0 as is_valid,
 
         ----------  the event, with the contract's defaults
@@ -207,7 +200,9 @@ classified as (
         context_browser_viewport_height as viewport_height,
         context_ping_engaged_seconds as ping_engaged_seconds,
         context_ping_max_scroll_depth_pct as ping_max_scroll_depth_pct
+        -- Spark only: the day of loaded_at, its partition (macros/cross_engine/incremental.sql)
+        {{ spark_partition_date('loaded_at', 'load_day') }}
     from checked
 )
 
-select * from classified
+{{ incremental_result('classified') }}

@@ -1,9 +1,6 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='client_id',
-        on_schema_change='fail',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -13,7 +10,7 @@
             {'columns': ['user_key']},
             {'columns': ['last_loaded_at']},
         ],
-    )
+    ))
 }}
 -- One row per client_id (browser): the user it belongs to. Stitching: a client seen with a
 -- user_id maps all its events, the anonymous ones before the login included, to the first
@@ -22,7 +19,7 @@
 -- clients that received events since the last run (the marts downstream find the clients
 -- whose user changed: macros/identity.sql).
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
@@ -72,9 +69,11 @@ clients as (
 
 final as (
     select
-        clients.client_id::text as client_id,
-        coalesce(identifying_events.user_id, 'anon:' || clients.client_id)::text as user_key,
-        identifying_events.user_id::text as user_id,
+        clients.client_id::{{ type_text() }} as client_id,
+        coalesce(
+            identifying_events.user_id, 'anon:' || clients.client_id
+        )::{{ type_text() }} as user_key,
+        identifying_events.user_id::{{ type_text() }} as user_id,
         clients.first_seen_at,
         clients.last_seen_at,
         identifying_events.identified_at,
@@ -86,4 +85,4 @@ final as (
             and identifying_events.position_among_identified = 1
 )
 
-select * from final
+{{ incremental_result('final') }}

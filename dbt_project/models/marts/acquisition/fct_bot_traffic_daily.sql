@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='event_date',
-        on_schema_change='fail',
+        partition_by='event_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -11,13 +9,13 @@
         indexes=[
             {'columns': ['event_date', 'bot_name'], 'unique': true},
         ],
-    )
+    ))
 }}
 -- One row per (event_date, bot_name): the events and sessions of bots and crawlers
 -- (clickstream_events.is_bot), which every other mart leaves out. Incremental runs recompute
 -- every day that received a bot's event since the last run, whole.
 
-with bot_events as not materialized (
+with bot_events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_bot_events() }}
 ),
@@ -45,7 +43,7 @@ with bot_events as not materialized (
 final as (
     select
         event_date,
-        coalesce(bot_name, '(unknown)')::text as bot_name,
+        coalesce(bot_name, '(unknown)')::{{ type_text() }} as bot_name,
         count(*)::integer as events,
         count(distinct session_id)::integer as sessions,
         max(loaded_at) as last_loaded_at
@@ -53,4 +51,4 @@ final as (
     group by event_date, coalesce(bot_name, '(unknown)')
 )
 
-select * from final
+{{ incremental_result('final') }}

@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='session_id',
-        on_schema_change='fail',
+        partition_by='view_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -14,7 +12,7 @@
             {'columns': ['view_date']},
             {'columns': ['last_loaded_at']},
         ],
-    )
+    ))
 }}
 -- One row per page view: its page_view event (counted_in_marts: no bot, no consent_update)
 -- and the engagement of the page pings that carry its page_view_id. A page view from before
@@ -26,7 +24,7 @@
 
 -- Every counted event and ping: any of them touches its session (erasure and replay re-touch
 -- one event per session, whatever its name: clickstream/raw_removal.py).
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where ({{ counted_in_marts() }}) or ({{ counted_pings() }})
 ),
@@ -97,16 +95,16 @@ session_loads as (
 
 final as (
     select
-        page_views.view_key::text as page_view_id,
-        page_views.session_id::text as session_id,
-        page_views.client_id::text as client_id,
-        page_views.user_id::text as user_id,
+        page_views.view_key::{{ type_text() }} as page_view_id,
+        page_views.session_id::{{ type_text() }} as session_id,
+        page_views.client_id::{{ type_text() }} as client_id,
+        page_views.user_id::{{ type_text() }} as user_id,
         page_views.event_timestamp as page_view_at,
-        (page_views.event_timestamp at time zone 'UTC')::date as view_date,
-        page_views.page_path::text as page_path,
-        page_views.page_url::text as page_url,
-        page_views.page_title::text as page_title,
-        page_views.page_referrer::text as referrer,
+        {{ utc_date('page_views.event_timestamp') }} as view_date,
+        page_views.page_path::{{ type_text() }} as page_path,
+        page_views.page_url::{{ type_text() }} as page_url,
+        page_views.page_title::{{ type_text() }} as page_title,
+        page_views.page_referrer::{{ type_text() }} as referrer,
         coalesce(pings.engaged_seconds, 0)::numeric(14, 3) as engaged_seconds,
         pings.max_scroll_depth_pct::integer as max_scroll_depth_pct,
         coalesce(pings.page_pings, 0)::integer as page_pings,
@@ -122,4 +120,4 @@ final as (
             and page_views.view_key = pings.page_view_id
 )
 
-select * from final
+{{ incremental_result('final') }}

@@ -1,19 +1,17 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='session_date',
-        on_schema_change='fail',
+        partition_by='session_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only', 'reporting_currency'],
         },
-        post_hook="delete from {{ this }} where sessions = 0",
         indexes=[
             {'columns': ['session_date']},
             {'columns': ['session_date', 'channel']},
         ],
-    )
+        empty_rows='sessions = 0',
+    ))
 }}
 -- One row per (session_date, channel, utm_source, utm_medium, utm_campaign, entry_page_path,
 -- device_class, browser_family) of fct_sessions, a null dimension as '(not set)' so that the
@@ -24,7 +22,7 @@
 
 -- depends_on: {{ ref('clickstream_events') }}
 
-with sessions as not materialized (
+with sessions as {{ not_materialized() }} (
     select * from {{ ref('fct_sessions') }}
 ),
 
@@ -95,13 +93,13 @@ dimensions as (
 final as (
     select
         session_date,
-        channel::text as channel,
-        utm_source::text as utm_source,
-        utm_medium::text as utm_medium,
-        utm_campaign::text as utm_campaign,
-        entry_page_path::text as entry_page_path,
-        device_class::text as device_class,
-        browser_family::text as browser_family,
+        channel::{{ type_text() }} as channel,
+        utm_source::{{ type_text() }} as utm_source,
+        utm_medium::{{ type_text() }} as utm_medium,
+        utm_campaign::{{ type_text() }} as utm_campaign,
+        entry_page_path::{{ type_text() }} as entry_page_path,
+        device_class::{{ type_text() }} as device_class,
+        browser_family::{{ type_text() }} as browser_family,
         count(session_id)::integer as sessions,
         (count(*) filter (where page_views > 0))::integer as sessions_with_page_view,
         (count(*) filter (where product_views > 0))::integer as sessions_with_product_view,
@@ -113,7 +111,7 @@ final as (
         coalesce(sum(orders), 0)::integer as orders,
         coalesce(sum(revenue), 0)::numeric(16, 2) as revenue,
         -- what `revenue` is in, as fct_product_performance_daily says it (the dashboards show it)
-        {{ reporting_currency() }}::text as currency,
+        {{ reporting_currency() }}::{{ type_text() }} as currency,
         max(last_loaded_at) as last_loaded_at
     from dimensions
     group by
@@ -121,4 +119,4 @@ final as (
         device_class, browser_family
 )
 
-select * from final
+{{ incremental_result('final') }}

@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='event_date',
-        on_schema_change='fail',
+        partition_by='event_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -11,14 +9,14 @@
         indexes=[
             {'columns': ['event_date'], 'unique': true},
         ],
-    )
+    ))
 }}
 -- One row per event_date (UTC): events, active users and sessions, logged-in users and new
 -- clients. Distinct counts over a day cannot be summed from hours, hence this model;
 -- incremental runs recompute every day that received events since the last run, whole.
 
 -- Only the events the marts count (macros/consent.sql): no consent_update row.
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
@@ -54,4 +52,4 @@ final as (
     group by event_date
 )
 
-select * from final
+{{ incremental_result('final') }}

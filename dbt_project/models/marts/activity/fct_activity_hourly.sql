@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='event_hour',
-        on_schema_change='fail',
+        partition_by='event_hour',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -11,14 +9,14 @@
         indexes=[
             {'columns': ['event_hour', 'event_name'], 'unique': true},
         ],
-    )
+    ))
 }}
 -- One row per (event_hour, event_name): events, distinct users (user_id, else client_id) and
 -- distinct sessions. Distinct counts do not add up, so incremental runs recompute every hour
 -- that received events since the last run, whole (all its event names).
 
 -- Only the events the marts count (macros/consent.sql): no consent_update row.
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
@@ -26,7 +24,7 @@ with events as not materialized (
 {% if is_incremental() %}
     {{- check_built_with_vars() }}
     {%- set touched_hours = touched_values(
-        "date_trunc('hour', event_timestamp, 'UTC')",
+        utc_hour('event_timestamp'),
         loaded_at_window_start(this),
     ) %}
     -- the hours that received events since the last run, as literals (see touched_values)
@@ -42,7 +40,7 @@ with events as not materialized (
 
 final as (
     select
-        date_trunc('hour', event_timestamp, 'UTC') as event_hour,
+        {{ utc_hour('event_timestamp') }} as event_hour,
         event_name,
         count(*)::integer as events,
         count(distinct coalesce(user_id, client_id))::integer as users,
@@ -52,4 +50,4 @@ final as (
     group by 1, 2
 )
 
-select * from final
+{{ incremental_result('final') }}

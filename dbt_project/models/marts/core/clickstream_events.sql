@@ -1,10 +1,8 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='event_id',
-        on_schema_change='fail',
         meta={'watermark_column': 'loaded_at'},
+        partition_by='event_date',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['loaded_at']},
@@ -15,7 +13,7 @@
             {'columns': ['client_id']},
             {'columns': ['order_id']},
         ],
-    )
+    ))
 }}
 -- The indexes on client_id and order_id serve the users marts (a client's events, an order's
 -- lines). The index on (context_product_id, event_date, event_timestamp, event_id) serves the
@@ -25,6 +23,8 @@
 -- lines loaded since the last run (minus the lookback) and insert a line's event unless the
 -- table already holds a copy received before it; a copy received earlier than the one kept
 -- (a late object) replaces it, so the table is always what a full refresh would build.
+-- On Spark the table is partitioned by event_date and a run rewrites whole dates: with its new
+-- rows, the rows it keeps of the dates it writes (macros/cross_engine/incremental_config.sql).
 
 -- Only the columns the table keeps: the raw payload would make the dedup sort ten times wider.
 with classified as (
@@ -146,60 +146,61 @@ enriched as (
 
 final as (
     select
-        event_id::text as event_id,
-        event_timestamp::timestamptz as event_timestamp,
-        event_name::text as event_name,
-        user_id::text as user_id,
-        user_login_state::text as user_login_state,
-        identity_source::text as identity_source,
-        client_id::text as client_id,
-        session_id::text as session_id,
-        is_first_visit::boolean as is_first_visit,
-        context_product_id::text as context_product_id,
-        context_product_name::text as context_product_name,
-        context_product_category::text as context_product_category,
-        context_product_brand::text as context_product_brand,
-        context_product_price::numeric(12, 2) as context_product_price,
-        context_product_discount_price::numeric(12, 2) as context_product_discount_price,
-        context_product_url_path::text as context_product_url_path,
-        page_url::text as page_url,
-        page_path::text as page_path,
-        page_title::text as page_title,
-        page_referrer::text as page_referrer,
-        product_quantity::integer as product_quantity,
-        order_id::text as order_id,
-        order_currency::text as order_currency,
-        received_at::timestamptz as received_at,
-        loaded_at::timestamptz as loaded_at,
-        (event_timestamp at time zone 'UTC')::date as event_date,
-        s3_key::text as s3_key,
-        line_number::integer as line_number,
+        {{ cast_to('event_id', 'text') }} as event_id,
+        {{ cast_to('event_timestamp', 'timestamptz') }} as event_timestamp,
+        {{ cast_to('event_name', 'text') }} as event_name,
+        {{ cast_to('user_id', 'text') }} as user_id,
+        {{ cast_to('user_login_state', 'text') }} as user_login_state,
+        {{ cast_to('identity_source', 'text') }} as identity_source,
+        {{ cast_to('client_id', 'text') }} as client_id,
+        {{ cast_to('session_id', 'text') }} as session_id,
+        {{ cast_to('is_first_visit', 'boolean') }} as is_first_visit,
+        {{ cast_to('context_product_id', 'text') }} as context_product_id,
+        {{ cast_to('context_product_name', 'text') }} as context_product_name,
+        {{ cast_to('context_product_category', 'text') }} as context_product_category,
+        {{ cast_to('context_product_brand', 'text') }} as context_product_brand,
+        {{ cast_to('context_product_price', 'numeric(12, 2)') }} as context_product_price,
+        {{ cast_to('context_product_discount_price', 'numeric(12, 2)') }}
+            as context_product_discount_price,
+        {{ cast_to('context_product_url_path', 'text') }} as context_product_url_path,
+        {{ cast_to('page_url', 'text') }} as page_url,
+        {{ cast_to('page_path', 'text') }} as page_path,
+        {{ cast_to('page_title', 'text') }} as page_title,
+        {{ cast_to('page_referrer', 'text') }} as page_referrer,
+        {{ cast_to('product_quantity', 'integer') }} as product_quantity,
+        {{ cast_to('order_id', 'text') }} as order_id,
+        {{ cast_to('order_currency', 'text') }} as order_currency,
+        {{ cast_to('received_at', 'timestamptz') }} as received_at,
+        {{ cast_to('loaded_at', 'timestamptz') }} as loaded_at,
+        {{ utc_date_of('event_timestamp') }} as event_date,
+        {{ cast_to('s3_key', 'text') }} as s3_key,
+        {{ cast_to('line_number', 'integer') }} as line_number,
         -- added with consent (issue 14.1): after the columns the table had before
-        consent_state::text as consent_state,
+        {{ cast_to('consent_state', 'text') }} as consent_state,
         -- added with acquisition (issue 11): after the columns the table had before
-        page_view_id::text as page_view_id,
-        utm_source::text as utm_source,
-        utm_medium::text as utm_medium,
-        utm_campaign::text as utm_campaign,
-        utm_term::text as utm_term,
-        utm_content::text as utm_content,
-        gclid::text as gclid,
-        fbclid::text as fbclid,
-        msclkid::text as msclkid,
-        browser_language::text as browser_language,
-        screen_width::integer as screen_width,
-        screen_height::integer as screen_height,
-        viewport_width::integer as viewport_width,
-        viewport_height::integer as viewport_height,
-        ping_engaged_seconds::numeric(12, 3) as ping_engaged_seconds,
-        ping_max_scroll_depth_pct::integer as ping_max_scroll_depth_pct,
-        user_agent::text as user_agent,
-        device_class::text as device_class,
-        browser_family::text as browser_family,
-        os_family::text as os_family,
-        is_bot::boolean as is_bot,
-        bot_name::text as bot_name
+        {{ cast_to('page_view_id', 'text') }} as page_view_id,
+        {{ cast_to('utm_source', 'text') }} as utm_source,
+        {{ cast_to('utm_medium', 'text') }} as utm_medium,
+        {{ cast_to('utm_campaign', 'text') }} as utm_campaign,
+        {{ cast_to('utm_term', 'text') }} as utm_term,
+        {{ cast_to('utm_content', 'text') }} as utm_content,
+        {{ cast_to('gclid', 'text') }} as gclid,
+        {{ cast_to('fbclid', 'text') }} as fbclid,
+        {{ cast_to('msclkid', 'text') }} as msclkid,
+        {{ cast_to('browser_language', 'text') }} as browser_language,
+        {{ cast_to('screen_width', 'integer') }} as screen_width,
+        {{ cast_to('screen_height', 'integer') }} as screen_height,
+        {{ cast_to('viewport_width', 'integer') }} as viewport_width,
+        {{ cast_to('viewport_height', 'integer') }} as viewport_height,
+        {{ cast_to('ping_engaged_seconds', 'numeric(12, 3)') }} as ping_engaged_seconds,
+        {{ cast_to('ping_max_scroll_depth_pct', 'integer') }} as ping_max_scroll_depth_pct,
+        {{ cast_to('user_agent', 'text') }} as user_agent,
+        {{ cast_to('device_class', 'text') }} as device_class,
+        {{ cast_to('browser_family', 'text') }} as browser_family,
+        {{ cast_to('os_family', 'text') }} as os_family,
+        {{ cast_to('is_bot', 'boolean') }} as is_bot,
+        {{ cast_to('bot_name', 'text') }} as bot_name
     from enriched
 )
 
-select * from final
+{{ incremental_result('final') }}

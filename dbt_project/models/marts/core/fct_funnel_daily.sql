@@ -1,15 +1,13 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='session_date',
-        on_schema_change='fail',
+        partition_by='session_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
         },
-        post_hook="delete from {{ this }} where sessions = 0",
-    )
+        empty_rows='sessions = 0',
+    ))
 }}
 -- One row per session_date (UTC date of the session's start): sessions that contain at least
 -- one event of each step, in any order, and the step conversion rates. Incremental runs
@@ -18,7 +16,7 @@
 
 -- depends_on: {{ ref('clickstream_events') }}
 
-with sessions as not materialized (
+with sessions as {{ not_materialized() }} (
     select * from {{ ref('fct_sessions') }}
 ),
 
@@ -81,4 +79,4 @@ final as (
     from counted
 )
 
-select * from final
+{{ incremental_result('final') }}

@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='session_id',
-        on_schema_change='fail',
+        partition_by='session_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only', 'reporting_currency'],
@@ -13,7 +11,7 @@
             {'columns': ['session_date']},
             {'columns': ['last_loaded_at']},
         ],
-    )
+    ))
 }}
 -- One row per session_id. Incremental runs recompute, from all their events, only the sessions
 -- that received events since the last run, so a late event updates its session.
@@ -23,7 +21,7 @@
 -- Attribution (issue 11): the session's first counted event's UTM, click ids and referrer
 -- give its channel (macros/channels.sql); its device is that event's.
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select
         *,
         event_name = 'page_ping' as is_ping
@@ -145,15 +143,14 @@ engagement as (
 
 final as (
     select
-        aggregated.session_id::text as session_id,
-        attributed.client_id::text as client_id,
-        aggregated.user_id::text as user_id,
+        aggregated.session_id::{{ type_text() }} as session_id,
+        attributed.client_id::{{ type_text() }} as client_id,
+        aggregated.user_id::{{ type_text() }} as user_id,
         aggregated.session_started_at,
         aggregated.session_ended_at,
-        (aggregated.session_started_at at time zone 'UTC')::date as session_date,
-        extract(
-            epoch from aggregated.session_ended_at - aggregated.session_started_at
-        )::numeric as session_duration_seconds,
+        {{ utc_date('aggregated.session_started_at') }} as session_date,
+        {{ seconds_between('aggregated.session_ended_at', 'aggregated.session_started_at') }}
+        ::{{ type_numeric() }} as session_duration_seconds,
         aggregated.events::integer as events,
         aggregated.page_views::integer as page_views,
         aggregated.product_views::integer as product_views,
@@ -164,8 +161,8 @@ final as (
         aggregated.add_to_carts > 0 as has_add_to_cart,
         aggregated.checkouts > 0 as has_checkout,
         aggregated.purchases > 0 as has_purchase,
-        attributed.entry_page_path::text as entry_page_path,
-        attributed.referrer::text as referrer,
+        attributed.entry_page_path::{{ type_text() }} as entry_page_path,
+        attributed.referrer::{{ type_text() }} as referrer,
         aggregated.events = 1 as is_bounce,
         aggregated.is_first_visit,
         engagement.last_loaded_at,
@@ -174,18 +171,18 @@ final as (
             'attributed.utm_source', 'attributed.utm_medium', 'attributed.gclid',
             'attributed.fbclid', 'attributed.msclkid', 'attributed.referrer_host',
             'attributed.source_category', 'attributed.referrer_category'
-        ) }}::text as channel,
-        attributed.utm_source::text as utm_source,
-        attributed.utm_medium::text as utm_medium,
-        attributed.utm_campaign::text as utm_campaign,
-        attributed.utm_term::text as utm_term,
-        attributed.utm_content::text as utm_content,
-        attributed.referrer_host::text as referrer_host,
-        aggregated.exit_page_path::text as exit_page_path,
-        attributed.device_class::text as device_class,
-        attributed.browser_family::text as browser_family,
-        attributed.os_family::text as os_family,
-        engagement.engaged_seconds::numeric as engaged_seconds,
+        ) }}::{{ type_text() }} as channel,
+        attributed.utm_source::{{ type_text() }} as utm_source,
+        attributed.utm_medium::{{ type_text() }} as utm_medium,
+        attributed.utm_campaign::{{ type_text() }} as utm_campaign,
+        attributed.utm_term::{{ type_text() }} as utm_term,
+        attributed.utm_content::{{ type_text() }} as utm_content,
+        attributed.referrer_host::{{ type_text() }} as referrer_host,
+        aggregated.exit_page_path::{{ type_text() }} as exit_page_path,
+        attributed.device_class::{{ type_text() }} as device_class,
+        attributed.browser_family::{{ type_text() }} as browser_family,
+        attributed.os_family::{{ type_text() }} as os_family,
+        engagement.engaged_seconds::{{ type_numeric() }} as engaged_seconds,
         aggregated.orders::integer as orders,
         aggregated.revenue::numeric(14, 2) as revenue
     from aggregated
@@ -195,4 +192,4 @@ final as (
         on aggregated.session_id = engagement.session_id
 )
 
-select * from final
+{{ incremental_result('final') }}

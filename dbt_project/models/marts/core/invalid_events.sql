@@ -9,12 +9,14 @@
             {'columns': ['s3_key', 'line_number'], 'unique': true},
             {'columns': ['loaded_at']},
         ],
+        file_format='parquet',
     )
 }}
 -- One row per raw line that breaks event contract v1, kept whole with its reasons. Every
 -- invalid line is kept, repeats included: each is a distinct line with its own problem.
 -- The window starts where the last run stopped reading the raw lines, not at this table's
--- newest row: invalid lines are rare (macros/incremental_window.sql).
+-- newest row: invalid lines are rare (macros/incremental_window.sql). On Spark the payload is
+-- the line's JSON text.
 
 with classified as (
     select * from {{ ref('int_events_classified') }}
@@ -45,13 +47,13 @@ with classified as (
 
 final as (
     select
-        s3_key::text as s3_key,
-        line_number::integer as line_number,
-        event_id::text as event_id,
-        event_name::text as event_name,
+        {{ cast_to('s3_key', 'text') }} as s3_key,
+        {{ cast_to('line_number', 'integer') }} as line_number,
+        {{ cast_to('event_id', 'text') }} as event_id,
+        {{ cast_to('event_name', 'text') }} as event_name,
         {{ jsonb_text_array('invalid_reasons') }} as invalid_reasons,
-        payload::jsonb as payload,
-        loaded_at::timestamptz as loaded_at
+        {{ cast_to('payload', 'jsonb') }} as payload,
+        {{ cast_to('loaded_at', 'timestamptz') }} as loaded_at
     from not_kept_yet
 )
 

@@ -1,9 +1,6 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='product_id',
-        on_schema_change='fail',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -12,7 +9,7 @@
             {'columns': ['product_id'], 'unique': true},
             {'columns': ['last_loaded_at']},
         ],
-    )
+    ))
 }}
 -- One row per product id seen in a valid event's context.product. Each attribute is its
 -- latest known value: from the most recent event (event_timestamp, then event_id) that
@@ -131,10 +128,10 @@ with
 
 final as (
     select
-        product_id::text as product_id,
-        product_name::text as product_name,
-        category::text as category,
-        brand::text as brand,
+        product_id::{{ type_text() }} as product_id,
+        product_name::{{ type_text() }} as product_name,
+        category::{{ type_text() }} as category,
+        brand::{{ type_text() }} as brand,
         price::numeric(12, 2) as price,
         discount_price::numeric(12, 2) as discount_price,
         first_seen_at,
@@ -143,4 +140,4 @@ final as (
     from aggregated
 )
 
-select * from final
+{{ incremental_result('final') }}

@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key=['event_date', 'product_id'],
-        on_schema_change='fail',
+        partition_by='event_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -12,7 +10,7 @@
             {'columns': ['event_date', 'product_id'], 'unique': true},
             {'columns': ['product_id']},
         ],
-    )
+    ))
 }}
 -- One row per (event_date, product_id): event counts by step, units and revenue on purchases,
 -- and the product's latest name, category and brand from dim_products. Incremental runs
@@ -23,7 +21,7 @@
 -- purchases_in_other_currencies (never summed silently); one with no currency is taken to be
 -- in the reporting currency.
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select
         *,
         -- an event with no currency is assumed to be in the reporting currency
@@ -109,7 +107,7 @@ aggregated as (
 final as (
     select
         aggregated.event_date,
-        aggregated.product_id::text as product_id,
+        aggregated.product_id::{{ type_text() }} as product_id,
         products.product_name,
         products.category,
         products.brand,
@@ -120,7 +118,7 @@ final as (
         aggregated.purchases::integer as purchases,
         aggregated.units::integer as units,
         aggregated.revenue::numeric(14, 2) as revenue,
-        {{ reporting_currency() }}::text as currency,
+        {{ reporting_currency() }}::{{ type_text() }} as currency,
         aggregated.purchases_in_other_currencies::integer as purchases_in_other_currencies,
         {{ rate('aggregated.add_to_carts', 'aggregated.views') }} as view_to_cart_rate,
         {{ rate('aggregated.purchases', 'aggregated.add_to_carts') }} as cart_to_purchase_rate,
@@ -130,4 +128,4 @@ final as (
         on aggregated.product_id = products.product_id
 )
 
-select * from final
+{{ incremental_result('final') }}

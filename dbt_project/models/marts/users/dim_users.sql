@@ -1,9 +1,6 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='user_key',
-        on_schema_change='fail',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only', 'reporting_currency'],
@@ -13,8 +10,8 @@
             {'columns': ['first_seen_at']},
             {'columns': ['last_loaded_at']},
         ],
-        post_hook="delete from {{ this }} where clients = 0",
-    )
+        empty_rows='clients = 0',
+    ))
 }}
 -- One row per user_key (int_user_identity): the stitched user (user_id) or the anonymous
 -- client ('anon:' || client_id), with all the events of all its clients. Incremental runs
@@ -23,7 +20,7 @@
 -- left with no client (the 'anon:' row of a client that logged in) comes out with
 -- clients = 0 and the post-hook deletes it.
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
@@ -112,13 +109,13 @@ aggregated as (
 
 final as (
     select
-        aggregated.user_key::text as user_key,
-        aggregated.user_id::text as user_id,
+        aggregated.user_key::{{ type_text() }} as user_key,
+        aggregated.user_id::{{ type_text() }} as user_id,
         aggregated.user_id is not null as is_identified,
         aggregated.clients::integer as clients,
         aggregated.first_seen_at,
         aggregated.last_seen_at,
-        user_sessions.first_session_id::text as first_session_id,
+        user_sessions.first_session_id::{{ type_text() }} as first_session_id,
         first_sessions.channel as first_channel,
         coalesce(user_sessions.sessions, 0)::integer as sessions,
         coalesce(user_orders.orders, 0)::integer as orders,
@@ -133,4 +130,4 @@ final as (
         on user_sessions.first_session_id = first_sessions.session_id
 )
 
-select * from final
+{{ incremental_result('final') }}

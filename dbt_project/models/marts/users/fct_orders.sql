@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='order_id',
-        on_schema_change='fail',
+        partition_by='order_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only', 'reporting_currency'],
@@ -14,7 +12,7 @@
             {'columns': ['order_date']},
             {'columns': ['last_loaded_at']},
         ],
-    )
+    ))
 }}
 -- One row per order: the purchase events that share an order_id; purchases without one make
 -- one order per session, 'session:' || session_id. The order's session, client and time are
@@ -27,12 +25,12 @@
 -- Incremental runs recompute the orders with purchases in the sessions that received events
 -- since the last run, and those of the clients whose user changed (macros/identity.sql).
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
 
-purchases as not materialized (
+purchases as {{ not_materialized() }} (
     select
         *,
         coalesce(order_id, 'session:' || session_id) as order_key,
@@ -143,17 +141,17 @@ aggregated as (
 
 final as (
     select
-        first_lines.order_key::text as order_id,
-        first_lines.session_id::text as session_id,
+        first_lines.order_key::{{ type_text() }} as order_id,
+        first_lines.session_id::{{ type_text() }} as session_id,
         identity.user_key,
-        first_lines.client_id::text as client_id,
+        first_lines.client_id::{{ type_text() }} as client_id,
         identity.user_id,
         first_lines.ordered_at,
-        (first_lines.ordered_at at time zone 'UTC')::date as order_date,
+        {{ utc_date('first_lines.ordered_at') }} as order_date,
         aggregated.items::integer as items,
         aggregated.units::integer as units,
         aggregated.revenue::numeric(14, 2) as revenue,
-        first_lines.currency::text as currency,
+        first_lines.currency::{{ type_text() }} as currency,
         sessions.channel,
         sessions.device_class,
         -- the session's watermark too: the order is recomputed whenever its session is
@@ -167,4 +165,4 @@ final as (
         on first_lines.session_id = sessions.session_id
 )
 
-select * from final
+{{ incremental_result('final') }}

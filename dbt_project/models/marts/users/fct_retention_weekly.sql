@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='cohort_week',
-        on_schema_change='fail',
+        partition_by='cohort_week',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -11,8 +9,8 @@
         indexes=[
             {'columns': ['cohort_week', 'weeks_since_first_visit'], 'unique': true},
         ],
-        post_hook="delete from {{ this }} where cohort_users = 0",
-    )
+        empty_rows='cohort_users = 0',
+    ))
 }}
 -- One row per (cohort_week, weeks_since_first_visit 0..12). A user's cohort is the week
 -- (Monday, UTC) of their first visit (dim_users.first_seen_at, over all their clients); they
@@ -23,7 +21,7 @@
 -- first visit earlier empties the cohort of their 'anon:' key, and such a cohort comes out
 -- with cohort_users = 0 and the post-hook deletes it.
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
@@ -84,7 +82,7 @@ active_weeks as (
     select distinct
         cohort_users.cohort_week,
         cohort_users.user_key,
-        ({{ utc_week_start('events.event_timestamp') }} - cohort_users.cohort_week) / 7
+        {{ weeks_between(utc_week_start('events.event_timestamp'), 'cohort_users.cohort_week') }}
             as weeks_since_first_visit
     from cohort_users
     inner join identity
@@ -123,4 +121,4 @@ final as (
             and week_offsets.weeks_since_first_visit = active.weeks_since_first_visit
 )
 
-select * from final
+{{ incremental_result('final') }}

@@ -1,9 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
+    config(**incremental_config(
         unique_key='activity_date',
-        on_schema_change='fail',
+        partition_by='activity_date',
         meta={
             'watermark_column': 'last_loaded_at',
             'built_with_vars': ['consented_data_only'],
@@ -11,7 +9,7 @@
         indexes=[
             {'columns': ['activity_date'], 'unique': true},
         ],
-    )
+    ))
 }}
 -- One row per activity_date (UTC): the users (dim_users' user_key, stitched) with a counted
 -- event that day, new (their first visit, over all their clients, was that day) or
@@ -20,7 +18,7 @@
 -- day of a client whose user changed (a login), and every day on which a touched user's first
 -- visit was or may have been before this run (macros/identity.sql).
 
-with events as not materialized (
+with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
@@ -48,7 +46,7 @@ users as (
         inner join rekeyed_clients
             on window_client_events.client_id = rekeyed_clients.client_id
         union
-        select (first_visit_at at time zone 'UTC')::date as activity_date
+        select {{ utc_date('first_visit_at') }} as activity_date
         from first_visit_candidates
     ),
 
@@ -68,7 +66,7 @@ classified as (
         day_events.event_date as activity_date,
         day_events.session_id,
         identity.user_key,
-        day_events.event_date = (users.first_seen_at at time zone 'UTC')::date as is_new_user,
+        day_events.event_date = {{ utc_date('users.first_seen_at') }} as is_new_user,
         day_events.loaded_at
     from day_events
     inner join identity
@@ -93,4 +91,4 @@ final as (
     group by activity_date
 )
 
-select * from final
+{{ incremental_result('final') }}

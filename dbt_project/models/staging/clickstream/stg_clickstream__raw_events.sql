@@ -10,17 +10,24 @@
 -- payload its only parameter: given a second one, parameterised by the first one's columns,
 -- the planner tried to cache its results (Memoize), which only cost time. A filter on
 -- loaded_at still reaches the raw table.
+--
+-- Engine differences live in macros: `payload_document` is the payload as a JSON document
+-- (PostgreSQL's jsonb column itself; on Spark the line's text parsed once into a VARIANT:
+-- macros/safe_casts.sql), and per_line() (macros/cross_engine/per_line.sql) is the LATERAL
+-- subquery on PostgreSQL, a chain of derived tables on Spark, whose optimizer would inline a
+-- lateral subquery's expressions into every use.
 
 with source as (
-    select * from {{ source('clickstream', 'raw_events') }}
+    select
+        raw_events.*,
+        {{ json_document('raw_events.payload') }} as payload_document
+    from {{ source('clickstream', 'raw_events') }} as raw_events
 ),
 
+-- noqa: disable=LT02
+-- (sqlfluff cannot map the indentation of a call block's end back to its source)
 fields_typed as (
-    select
-        source.*,
-        json_fields.*
-    from source
-    cross join lateral (  -- noqa: ST05
+    {% call per_line('source', 'json_fields') %}
         select
             texts.*,
             {{ safe_timestamptz('texts.event_timestamp_text') }} as event_timestamp,
@@ -29,78 +36,79 @@ fields_typed as (
             {{ json_number('texts.context_product_price') }} as context_product_price,
             {{ json_number('texts.context_product_discount_price') }}
                 as context_product_discount_price,
-            {{ json_number('texts.context_product_quantity') }} as product_quantity,
-            {{ json_number('texts.context_browser_screen_width') }}
+            {{ json_integer('texts.context_product_quantity', 'context.product.quantity') }} as product_quantity,
+            {{ json_integer('texts.context_browser_screen_width', 'context.browser.screen_width') }}
                 as context_browser_screen_width,
-            {{ json_number('texts.context_browser_screen_height') }}
+            {{ json_integer('texts.context_browser_screen_height', 'context.browser.screen_height') }}
                 as context_browser_screen_height,
-            {{ json_number('texts.context_browser_viewport_width') }}
+            {{ json_integer('texts.context_browser_viewport_width', 'context.browser.viewport_width') }}
                 as context_browser_viewport_width,
-            {{ json_number('texts.context_browser_viewport_height') }}
+            {{ json_integer('texts.context_browser_viewport_height', 'context.browser.viewport_height') }}
                 as context_browser_viewport_height,
             {{ json_number('texts.context_ping_engaged_seconds') }}
                 as context_ping_engaged_seconds,
-            {{ json_number('texts.context_ping_max_scroll_depth_pct') }}
+            {{ json_integer('texts.context_ping_max_scroll_depth_pct', 'context.ping.max_scroll_depth_pct') }}
                 as context_ping_max_scroll_depth_pct
         from (
             select
-                jsonb_typeof(source.payload) as payload_json_type,
-                {{ json_type('source.payload', 'page') }},
-                {{ json_type('source.payload', 'context') }},
-                {{ json_type('source.payload', 'context.product') }},
-                {{ json_type('source.payload', 'context.order') }},
-                {{ json_type('source.payload', 'page.utm') }},
-                {{ json_type('source.payload', 'page.click_ids') }},
-                {{ json_type('source.payload', 'context.browser') }},
-                {{ json_type('source.payload', 'context.ping') }},
-                {{ json_field('source.payload', 'event_id') }},
-                {{ json_field('source.payload', 'event_timestamp') }},
-                {{ json_field('source.payload', 'event_name') }},
-                {{ json_field('source.payload', 'session_id') }},
-                {{ json_field('source.payload', 'client_id') }},
-                {{ json_field('source.payload', 'user_id') }},
-                {{ json_field('source.payload', 'user_login_state') }},
-                {{ json_field('source.payload', 'identity_source') }},
-                {{ json_field('source.payload', 'is_first_visit') }},
-                {{ json_field('source.payload', 'consent_state') }},
-                {{ json_field('source.payload', 'page.url') }},
-                {{ json_field('source.payload', 'page.path') }},
-                {{ json_field('source.payload', 'page.title') }},
-                {{ json_field('source.payload', 'page.referrer') }},
-                {{ json_field('source.payload', 'context.product.id') }},
-                {{ json_field('source.payload', 'context.product.name') }},
-                {{ json_field('source.payload', 'context.product.category') }},
-                {{ json_field('source.payload', 'context.product.brand') }},
-                {{ json_field('source.payload', 'context.product.url_path') }},
-                {{ json_field('source.payload', 'context.product.price') }},
-                {{ json_field('source.payload', 'context.product.discount_price') }},
-                {{ json_field('source.payload', 'context.product.quantity') }},
-                {{ json_field('source.payload', 'context.order.order_id') }},
-                {{ json_field('source.payload', 'context.order.currency') }},
-                {{ json_field('source.payload', 'ingest.received_at') }},
-                {{ json_field('source.payload', 'ingest.request_id') }},
-                {{ json_field('source.payload', 'ingest.user_agent') }},
-                {{ json_field('source.payload', 'page.page_view_id') }},
-                {{ json_field('source.payload', 'page.utm.source') }},
-                {{ json_field('source.payload', 'page.utm.medium') }},
-                {{ json_field('source.payload', 'page.utm.campaign') }},
-                {{ json_field('source.payload', 'page.utm.term') }},
-                {{ json_field('source.payload', 'page.utm.content') }},
-                {{ json_field('source.payload', 'page.click_ids.gclid') }},
-                {{ json_field('source.payload', 'page.click_ids.fbclid') }},
-                {{ json_field('source.payload', 'page.click_ids.msclkid') }},
-                {{ json_field('source.payload', 'context.browser.language') }},
-                {{ json_field('source.payload', 'context.browser.screen_width') }},
-                {{ json_field('source.payload', 'context.browser.screen_height') }},
-                {{ json_field('source.payload', 'context.browser.viewport_width') }},
-                {{ json_field('source.payload', 'context.browser.viewport_height') }},
-                {{ json_field('source.payload', 'context.ping.engaged_seconds') }},
-                {{ json_field('source.payload', 'context.ping.max_scroll_depth_pct') }}
-            limit 1  -- noqa: AM09
+                {{ json_typeof('source.payload_document') }} as payload_json_type,
+                {{ json_type('source.payload_document', 'page') }},
+                {{ json_type('source.payload_document', 'context') }},
+                {{ json_type('source.payload_document', 'context.product') }},
+                {{ json_type('source.payload_document', 'context.order') }},
+                {{ json_type('source.payload_document', 'page.utm') }},
+                {{ json_type('source.payload_document', 'page.click_ids') }},
+                {{ json_type('source.payload_document', 'context.browser') }},
+                {{ json_type('source.payload_document', 'context.ping') }},
+                {{ json_field('source.payload_document', 'event_id') }},
+                {{ json_field('source.payload_document', 'event_timestamp') }},
+                {{ json_field('source.payload_document', 'event_name') }},
+                {{ json_field('source.payload_document', 'session_id') }},
+                {{ json_field('source.payload_document', 'client_id') }},
+                {{ json_field('source.payload_document', 'user_id') }},
+                {{ json_field('source.payload_document', 'user_login_state') }},
+                {{ json_field('source.payload_document', 'identity_source') }},
+                {{ json_field('source.payload_document', 'is_first_visit') }},
+                {{ json_field('source.payload_document', 'consent_state') }},
+                {{ json_field('source.payload_document', 'page.url') }},
+                {{ json_field('source.payload_document', 'page.path') }},
+                {{ json_field('source.payload_document', 'page.title') }},
+                {{ json_field('source.payload_document', 'page.referrer') }},
+                {{ json_field('source.payload_document', 'context.product.id') }},
+                {{ json_field('source.payload_document', 'context.product.name') }},
+                {{ json_field('source.payload_document', 'context.product.category') }},
+                {{ json_field('source.payload_document', 'context.product.brand') }},
+                {{ json_field('source.payload_document', 'context.product.url_path') }},
+                {{ json_field('source.payload_document', 'context.product.price') }},
+                {{ json_field('source.payload_document', 'context.product.discount_price') }},
+                {{ json_field('source.payload_document', 'context.product.quantity') }},
+                {{ json_field('source.payload_document', 'context.order.order_id') }},
+                {{ json_field('source.payload_document', 'context.order.currency') }},
+                {{ json_field('source.payload_document', 'ingest.received_at') }},
+                {{ json_field('source.payload_document', 'ingest.request_id') }},
+                {{ json_field('source.payload_document', 'ingest.user_agent') }},
+                {{ json_field('source.payload_document', 'page.page_view_id') }},
+                {{ json_field('source.payload_document', 'page.utm.source') }},
+                {{ json_field('source.payload_document', 'page.utm.medium') }},
+                {{ json_field('source.payload_document', 'page.utm.campaign') }},
+                {{ json_field('source.payload_document', 'page.utm.term') }},
+                {{ json_field('source.payload_document', 'page.utm.content') }},
+                {{ json_field('source.payload_document', 'page.click_ids.gclid') }},
+                {{ json_field('source.payload_document', 'page.click_ids.fbclid') }},
+                {{ json_field('source.payload_document', 'page.click_ids.msclkid') }},
+                {{ json_field('source.payload_document', 'context.browser.language') }},
+                {{ json_field('source.payload_document', 'context.browser.screen_width') }},
+                {{ json_field('source.payload_document', 'context.browser.screen_height') }},
+                {{ json_field('source.payload_document', 'context.browser.viewport_width') }},
+                {{ json_field('source.payload_document', 'context.browser.viewport_height') }},
+                {{ json_field('source.payload_document', 'context.ping.engaged_seconds') }},
+                {{ json_field('source.payload_document', 'context.ping.max_scroll_depth_pct') }}
+                {{- per_line_columns_from('source') }}
+            {{ once_per_line() }}  -- noqa: AM09
         ) as texts
-        limit 1  -- noqa: AM09
-    ) as json_fields
+    {% endcall %}
 ),
+-- noqa: enable=LT02
 
 flattened as (
     select
