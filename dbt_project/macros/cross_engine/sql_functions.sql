@@ -52,7 +52,7 @@
     decimal(38, 6)
 {%- endmacro %}
 
-{# The UTC date of a timestamp(tz). #}
+{# The UTC date of a timestamp(tz) (Spark's session time zone is UTC: devtools/spark.py). #}
 {% macro utc_date(timestamp) -%}
     {{ return(adapter.dispatch('utc_date', 'clickstream')(timestamp)) }}
 {%- endmacro %}

@@ -169,19 +169,6 @@
     to_json({{ array }})
 {%- endmacro %}
 
-{# The UTC date of an instant (Spark's session time zone is UTC: devtools/spark.py). #}
-{% macro utc_date_of(timestamp) -%}
-    {{ return(adapter.dispatch('utc_date_of', 'clickstream')(timestamp)) }}
-{%- endmacro %}
-
-{% macro default__utc_date_of(timestamp) -%}
-    ({{ timestamp }} at time zone 'UTC')::date
-{%- endmacro %}
-
-{% macro spark__utc_date_of(timestamp) -%}
-    to_date({{ timestamp }})
-{%- endmacro %}
-
 {# The instant a UTC date starts. #}
 {% macro utc_midnight(date) -%}
     {{ return(adapter.dispatch('utc_midnight', 'clickstream')(date)) }}

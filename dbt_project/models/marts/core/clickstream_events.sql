@@ -172,7 +172,7 @@ final as (
         {{ cast_to('order_currency', 'text') }} as order_currency,
         {{ cast_to('received_at', 'timestamptz') }} as received_at,
         {{ cast_to('loaded_at', 'timestamptz') }} as loaded_at,
-        {{ utc_date_of('event_timestamp') }} as event_date,
+        {{ utc_date('event_timestamp') }} as event_date,
         {{ cast_to('s3_key', 'text') }} as s3_key,
         {{ cast_to('line_number', 'integer') }} as line_number,
         -- added with consent (issue 14.1): after the columns the table had before
