@@ -47,15 +47,19 @@ def chromium_path() -> str | None:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
-    """A headless Chromium for the duration of the block."""
+def chromium(user_agent: str | None = None) -> Iterator[Browser]:
+    """A headless Chromium for the duration of the block. `user_agent` replaces the browser's
+    own (HeadlessChrome) in every request: set on the command line, not per context, because
+    Chromium sends a leaving page's keepalive requests with its own agent whatever the
+    context says."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     if executable is None:
         raise ChromiumMissingError(MISSING_CHROMIUM)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        args = CHROMIUM_ARGS + ([f"--user-agent={user_agent}"] if user_agent else [])
+        browser = playwright.chromium.launch(executable_path=executable, args=args)
         try:
             yield browser
         finally:

@@ -354,8 +354,8 @@ def test_a_utm_tagged_landing_lands_with_its_channel_and_pings(
     engaged; in the warehouse the session is Paid Search with that campaign, and its pings
     give its page views engaged time."""
     settings = IngestSettings(raw_bucket=raw_bucket, raw_prefix="events/")
-    with running_server(settings=settings) as server, chromium() as browser:
-        page = browser.new_context(user_agent=DESKTOP_CHROME).new_page()
+    with running_server(settings=settings) as server, chromium(DESKTOP_CHROME) as browser:
+        page = browser.new_page()
         ping_every_second(page)
         page.goto(f"{server.url}/shop/index.html{LANDING_QUERY}")
         page.wait_for_selector("body[data-ready=true]")
@@ -369,7 +369,10 @@ def test_a_utm_tagged_landing_lands_with_its_channel_and_pings(
         page.click("#add-to-cart")
         page.wait_for_function("window.clickstream.pending() === 0", timeout=WAIT_MS)
         session_id = page.evaluate("clickstream.sessionId()")
-    events = {line["event_id"]: line for line in raw_lines(raw_bucket)}.values()
+    lines = raw_lines(raw_bucket)
+    # every copy, a leaving page's keepalive one included: the warehouse keeps the first
+    assert {line["ingest"]["user_agent"] for line in lines} == {DESKTOP_CHROME}
+    events = {line["event_id"]: line for line in lines}.values()
     assert {event["session_id"] for event in events} == {session_id}
     assert all(
         event["page"]["utm"] == {"source": "google", "medium": "cpc", "campaign": "spring-laptops"}
