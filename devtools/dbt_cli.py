@@ -21,10 +21,11 @@ DBT_PROFILES_DIR = PROJECT_ROOT / "profiles"
 RUN_RESULTS = DBT_PROJECT_DIR / "target" / "run_results.json"
 
 
-# What an hourly run builds: every model and data test, not the unit tests. A unit test runs
-# a model's SQL on fixed rows, so its result changes only when the code does: `make test` and
-# `make dbt-build` run them (with every deploy); run each hour they only delayed the marts (dbt
-# runs a model's unit tests before the model, on the critical path). Kept in step with
+# What an hourly run (and `make demo`, which shows it) builds: every model and data test, not
+# the unit tests. A unit test runs a model's SQL on fixed rows, so its result changes only
+# when the code does: `make test` and `make dbt-build` run them (with every deploy); run each
+# hour they only delayed the marts (dbt runs a model's unit tests before the model, on the
+# critical path). Kept in step with
 # infra/host/after_load.py, which builds the same way on the warehouse host.
 HOURLY_BUILD = ("build", "--exclude", "resource_type:unit_test")
 

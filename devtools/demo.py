@@ -38,7 +38,7 @@ from psycopg2.extras import execute_values
 from clickstream.config import Settings
 from clickstream.errors import ClickstreamError
 from clickstream.warehouse import connect, describe_target
-from devtools.dbt_cli import DbtFailedError, models_out_of_sync, run_dbt
+from devtools.dbt_cli import HOURLY_BUILD, DbtFailedError, models_out_of_sync, run_dbt
 from devtools.marts_summary import summarise_marts
 from devtools.traffic import (
     Request,
@@ -176,7 +176,7 @@ def _build_or_rebuild_stale_marts() -> None:
     (a column added since), rebuild them from the raw lines, which hold everything, and say so:
     the demo's warehouse is local and the result is the same as the incremental runs'."""
     try:
-        run_dbt("build", "--quiet")
+        run_dbt(*HOURLY_BUILD, "--quiet")  # the pipeline's build, as each hour's
     except DbtFailedError:
         stale = models_out_of_sync()
         if not stale:
@@ -185,7 +185,7 @@ def _build_or_rebuild_stale_marts() -> None:
             f"{', '.join(stale)}: built by an earlier version of the models; rebuilding every"
             " mart from the raw lines (dbt build --full-refresh)"
         )
-        run_dbt("build", "--quiet", "--full-refresh")
+        run_dbt(*HOURLY_BUILD, "--quiet", "--full-refresh")
 
 
 def _nothing_new_line(

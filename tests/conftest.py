@@ -27,6 +27,15 @@ _AWS_CREDENTIAL_VARIABLES = (
 )
 
 
+# dbt's unit tests run a model's SQL on fixed rows: their result depends on the code only, so
+# they run once per suite (test_dbt_unit_tests.py on PostgreSQL, the Spark equality test's
+# first build on Spark), not in each of the suite's sixty-odd builds, where they were a
+# quarter of the work. The variable is dbt's own --exclude-resource-type, and every dbt of
+# the session reads it, in this process or a child (the demo's, the hourly run's).
+UNIT_TESTS_EXCLUDED = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+os.environ.update(UNIT_TESTS_EXCLUDED)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The Spark tests first. `make test` hands whole files to its workers in collection order
     (Makefile): the equality test is the longest file by far (two Spark builds, about 12

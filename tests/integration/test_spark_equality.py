@@ -91,13 +91,17 @@ class Round:
         return "\n".join(lines)
 
 
-def build_on_spark(target_path: Path) -> list[str]:
+def build_on_spark(target_path: Path, *, unit_tests: bool) -> list[str]:
     """`dbt build --target spark` in its own process (Derby: one JVM at a time); the nodes
-    that failed, or dbt's last lines when it stopped before running any."""
+    that failed, or dbt's last lines when it stopped before running any. With `unit_tests`,
+    dbt's unit tests too (the suite runs them once per engine: tests/conftest.py)."""
     target_path.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, **spark_env()}
+    if unit_tests:
+        environment.pop("DBT_EXCLUDE_RESOURCE_TYPES", None)
     completed = subprocess.run(
         dbt_command("build", "--target", "spark", "--target-path", str(target_path)),
-        env={**os.environ, **spark_env()},
+        env=environment,
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -208,6 +212,8 @@ def timed(step: str) -> Iterator[None]:
 
 
 def load_and_build(bucket: str, batch: dict[str, Any], number: int, spark_target: Path) -> Round:
+    """Load the batch and build on both engines; the first build runs dbt's unit tests on
+    Spark too (the second's would repeat them: their inputs are fixed rows)."""
     with timed(f"batch {number}: write objects"):
         write_batch(bucket, batch, number)
     with timed(f"batch {number}: PostgreSQL load + dbt build"):
@@ -216,7 +222,7 @@ def load_and_build(bucket: str, batch: dict[str, Any], number: int, spark_target
     with timed(f"batch {number}: Spark load"):
         load_into_spark(LOAD_SINCE)  # starts its own Spark and ends it: dbt's can start
     with timed(f"batch {number}: Spark dbt build"):
-        failures = build_on_spark(spark_target)
+        failures = build_on_spark(spark_target, unit_tests=number == 1)
     with timed(f"batch {number}: compare"):
         return compare(failures)
 
