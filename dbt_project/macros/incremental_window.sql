@@ -1,15 +1,28 @@
 {#
-    The lower bound of `loaded_at` an incremental run reads from: the newest loader time
-    already in `relation` (its `column`; by default the running model's watermark column)
-    minus the lookback var. See dbt_project.yml for why the lookback exists; macros/README.md
-    for the whole state machine.
+    The lower bound of `loaded_at` an incremental run reads from. On PostgreSQL, when the model
+    has a record of what its last run processed (macros/safe_point.sql), that record: exact,
+    with nothing to re-read. Otherwise the lookback rule, lookback_window_start. `relation` is
+    the running model's `this`; macros/README.md has the whole state machine.
 #}
 {% macro loaded_at_window_start(relation, column=none) -%}
-    {%- set column = column or watermark_column(model) -%}
-    {{ return(adapter.dispatch('loaded_at_window_start', 'clickstream')(relation, column)) }}
+    {%- set processed = processed_through_start() if relation.identifier == this.identifier -%}
+    {%- if processed is not none -%}
+        {{ return("'" ~ processed ~ "'::timestamptz") }}
+    {%- endif -%}
+    {{ return(lookback_window_start(relation, column)) }}
 {%- endmacro %}
 
-{% macro default__loaded_at_window_start(relation, column) -%}
+{#
+    The lookback rule: the newest loader time already in `relation` (its `column`; by default
+    the running model's watermark column) minus the lookback var (dbt_project.yml says why
+    the lookback exists).
+#}
+{% macro lookback_window_start(relation, column=none) -%}
+    {%- set column = column or watermark_column(model) -%}
+    {{ return(adapter.dispatch('lookback_window_start', 'clickstream')(relation, column)) }}
+{%- endmacro %}
+
+{% macro default__lookback_window_start(relation, column) -%}
     {%- set query -%}
         select
             coalesce(max({{ column }}), '-infinity'::timestamptz)
@@ -32,7 +45,7 @@
     Spark: the same literal (partition and file pruning need one too). Spark has no
     -infinity: an empty table gives earliest_timestamp() itself, before any loader time.
 #}
-{% macro spark__loaded_at_window_start(relation, column) -%}
+{% macro spark__lookback_window_start(relation, column) -%}
     {%- set query -%}
         select {{ minus_lookback('max(' ~ column ~ ')') }} as window_start
         from {{ relation }}
@@ -86,9 +99,16 @@
     ])) }}
 {%- endmacro %}
 
-{% macro read_through_window_start() -%}
-    {%- set own = loaded_at_window_start(this) -%}
-    {#- a literal, as in loaded_at_window_start; the table exists once a build has started -#}
+{#
+    `exact`: the model's record of what it has processed, when it has one (the read-through
+    adds nothing to it); the post-hook that keeps the read-through up to date asks without.
+#}
+{% macro read_through_window_start(exact=true) -%}
+    {%- if exact and processed_through_start() is not none -%}
+        {{ return(loaded_at_window_start(this)) }}
+    {%- endif -%}
+    {%- set own = lookback_window_start(this) -%}
+    {#- a literal, as in lookback_window_start; the table exists once a build has started -#}
     {%- if not execute or model.resource_type != 'model' -%}
         {{ return(own) }}
     {%- endif -%}
@@ -120,7 +140,7 @@
     insert into {{ read_through_table() }} (relation_name, loaded_at)
     select '{{ this.identifier }}', max(loaded_at)
     from {{ source('clickstream', 'raw_events') }}
-    where loaded_at >= {{ read_through_window_start() }}
+    where loaded_at >= {{ read_through_window_start(exact=false) }}
     having max(loaded_at) is not null
     on conflict (relation_name) do update set loaded_at = excluded.loaded_at
 {%- endmacro %}
@@ -136,7 +156,7 @@
     {%- set newest = run_query(
         "select " ~ text_of('max(loaded_at)')
         ~ " from " ~ source('clickstream', 'raw_events')
-        ~ " where loaded_at >= " ~ read_through_window_start()).rows[0][0] -%}
+        ~ " where loaded_at >= " ~ read_through_window_start(exact=false)).rows[0][0] -%}
     {%- if newest is none -%}
         {{ return('') }}
     {%- endif -%}

@@ -31,11 +31,29 @@ def _load(bucket: str, day: date, seed: int, days_ago: int) -> None:
     prefix = Settings.from_env().raw_prefix
     write_requests_to_s3(generate_requests(200, 1, day, seed=seed), bucket, prefix, s3_client())
     load_new_objects(LOAD_SINCE)
+    _as_if_loaded_days_ago("loaded_at > now() - interval '10 minutes'", days_ago)
+
+
+def _as_if_loaded_days_ago(lines: str, days_ago: int, *parameters: Any) -> None:
+    """Move the load of the raw `lines` (a condition) `days_ago` days back. The builds that
+    ran before it then ran before that day too: what they recorded as processed
+    (macros/safe_point.sql) moves back before the lines, as a build of that day would have
+    left it."""
+    moved = f"from staging.raw_events where {lines}"
+    ((earliest,),) = query(f"select min(loaded_at) - make_interval(days => %s) {moved}",
+                           days_ago, *parameters)  # fmt: skip
     execute(
-        "update staging.raw_events set loaded_at = loaded_at - make_interval(days => %s)"
-        " where loaded_at > now() - interval '10 minutes'",
+        f"update staging.raw_events set loaded_at = loaded_at - make_interval(days => %s)"
+        f" where {lines}",
         days_ago,
+        *parameters,
     )
+    if query("select to_regclass('dbt_intermediate.models_processed_through')") != [(None,)]:
+        execute(
+            "update dbt_intermediate.models_processed_through"
+            " set loaded_at = least(loaded_at, %s - interval '1 second')",
+            earliest,
+        )
 
 
 def _break_one_session_id(loaded: str) -> None:
@@ -179,12 +197,7 @@ def _load_invalid_line(bucket: str, days_ago: int) -> str:
     key = raw_object_key(Settings.from_env().raw_prefix, received_at)
     s3_client().put_object(Bucket=bucket, Key=key, Body=encode_ndjson([event]))
     load_new_objects(LOAD_SINCE)
-    execute(
-        "update staging.raw_events set loaded_at = loaded_at - make_interval(days => %s)"
-        " where s3_key = %s",
-        days_ago,
-        key,
-    )
+    _as_if_loaded_days_ago("s3_key = %s", days_ago, key)
     return key
 
 
