@@ -71,6 +71,12 @@ def build_sample_warehouse(*dbt_arguments: str) -> None:
     load_sample_events()
     run_dbt("seed", *dbt_arguments, quiet=True)  # the channel grouping reads channel_sources
     run_dbt("run", *dbt_arguments, quiet=True)
+    # The models' records of what they have processed would start the next run after the
+    # sample's lines, and compile it with nothing touched: forget them, so that it reads the
+    # sample again (the lookback rule) and the SQL holds real hours, days and products.
+    with connect() as conn, conn.cursor() as cursor:
+        cursor.execute("delete from dbt_intermediate.models_processed_through")
+    conn.close()
 
 
 def both_shapes(command: str, paths: list[str]) -> int:

@@ -122,7 +122,7 @@
 
 {#
     Where the running model's record says its run may start reading (as text), or none when
-    it has no record: loaded_at_window_start then keeps the lookback rule.
+    it has no record or no rows: loaded_at_window_start then keeps the lookback rule.
 #}
 {% macro processed_through_start() -%}
     {%- if not execute or model.resource_type != 'model' -%}
@@ -131,8 +131,11 @@
     {%- if not bookkeeping_table_exists(processed_through_table()) -%}
         {{ return(none) }}
     {%- endif -%}
+    {#- an empty table has nothing to go by (its rows deleted by hand, a mart with no rows
+        yet): its run reads from the lookback rule's start, everything -#}
     {%- set found = run_query(
         "select loaded_at::text from " ~ processed_through_table()
-        ~ " where relation_name = '" ~ this.identifier ~ "'").rows -%}
+        ~ " where relation_name = '" ~ this.identifier ~ "'"
+        ~ " and exists (select from " ~ this ~ ")").rows -%}
     {{ return(found[0][0] if found | length > 0 else none) }}
 {%- endmacro %}
