@@ -25,8 +25,8 @@ RUN_RESULTS = DBT_PROJECT_DIR / "target" / "run_results.json"
 # the unit tests. A unit test runs a model's SQL on fixed rows, so its result changes only
 # when the code does: `make test` and `make dbt-build` run them (with every deploy); run each
 # hour they only delayed the marts (dbt runs a model's unit tests before the model, on the
-# critical path). Kept in step with
-# infra/host/after_load.py, which builds the same way on the warehouse host.
+# critical path). Kept in step with infra/host/after_load.py, which builds the same way on
+# the warehouse host.
 HOURLY_BUILD = ("build", "--exclude", "resource_type:unit_test")
 
 

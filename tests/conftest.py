@@ -32,8 +32,7 @@ _AWS_CREDENTIAL_VARIABLES = (
 # first build on Spark), not in each of the suite's sixty-odd builds, where they were a
 # quarter of the work. The variable is dbt's own --exclude-resource-type, and every dbt of
 # the session reads it, in this process or a child (the demo's, the hourly run's).
-UNIT_TESTS_EXCLUDED = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
-os.environ.update(UNIT_TESTS_EXCLUDED)
+os.environ["DBT_EXCLUDE_RESOURCE_TYPES"] = "unit_test"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,9 +5,9 @@
     the running model's `this`; macros/README.md has the whole state machine.
 #}
 {% macro loaded_at_window_start(relation, column=none) -%}
-    {%- set processed = processed_through_start() if relation.identifier == this.identifier -%}
+    {%- set processed = processed_through_start() if relation.identifier == this.identifier else none -%}
     {%- if processed is not none -%}
-        {{ return("'" ~ processed ~ "'::timestamptz") }}
+        {{ return(processed) }}
     {%- endif -%}
     {{ return(lookback_window_start(relation, column)) }}
 {%- endmacro %}
@@ -104,8 +104,9 @@
     adds nothing to it); the post-hook that keeps the read-through up to date asks without.
 #}
 {% macro read_through_window_start(exact=true) -%}
-    {%- if exact and processed_through_start() is not none -%}
-        {{ return(loaded_at_window_start(this)) }}
+    {%- set processed = processed_through_start() if exact else none -%}
+    {%- if processed is not none -%}
+        {{ return(processed) }}
     {%- endif -%}
     {%- set own = lookback_window_start(this) -%}
     {#- a literal, as in lookback_window_start; the table exists once a build has started -#}

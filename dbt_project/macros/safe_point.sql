@@ -121,13 +121,18 @@
 {%- endmacro %}
 
 {#
-    Where the running model's record says its run may start reading (as text), or none when
-    it has no record or no rows: loaded_at_window_start then keeps the lookback rule.
+    Where the running model's record says its run may start reading (a timestamp literal), or
+    none when it has no record or no rows: loaded_at_window_start then keeps the lookback
+    rule. Spark keeps no records: none, without asking its metastore.
 #}
 {% macro processed_through_start() -%}
     {%- if not execute or model.resource_type != 'model' -%}
         {{ return(none) }}
     {%- endif -%}
+    {{ return(adapter.dispatch('processed_through_start', 'clickstream')()) }}
+{%- endmacro %}
+
+{% macro default__processed_through_start() -%}
     {%- if not bookkeeping_table_exists(processed_through_table()) -%}
         {{ return(none) }}
     {%- endif -%}
@@ -137,5 +142,9 @@
         "select loaded_at::text from " ~ processed_through_table()
         ~ " where relation_name = '" ~ this.identifier ~ "'"
         ~ " and exists (select from " ~ this ~ ")").rows -%}
-    {{ return(found[0][0] if found | length > 0 else none) }}
+    {{ return("'" ~ found[0][0] ~ "'::timestamptz" if found | length > 0 else none) }}
+{%- endmacro %}
+
+{% macro spark__processed_through_start() -%}
+    {{ return(none) }}
 {%- endmacro %}
