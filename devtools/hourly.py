@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg2
-
 from clickstream.errors import ClickstreamError
-from clickstream.warehouse import connect
 from devtools.dbt_cli import DBT_PROJECT_DIR, PreparedBuild, run_results
-from extract_load.loader import load_new_objects
-from extract_load.schema import latest_load
+
+# The loader and the database driver are imported where they are used, not here: importing
+# them takes about 1.4 s, and this module is imported twice before dbt can start, once by
+# `python -m devtools.hourly` and once more by the dbt process (multiprocessing's spawn
+# imports the parent's main module). Light, it lets dbt start at once and import itself while
+# the loader imports and loads: dbt's start-up is the hour's critical path
+# (docs/benchmarks.md, "Freshness").
 
 DEFAULT_STALE_AFTER_MINUTES = 120  # infra/template.yaml, NoDataAlarmMinutes
 NOTIFY_TIMEOUT_SECONDS = 30
@@ -59,6 +61,8 @@ class Alert:
 
 
 def load_step() -> Alert | None:
+    from extract_load.loader import load_new_objects
+
     try:
         summary = load_new_objects()
     except ClickstreamError as error:
@@ -110,6 +114,11 @@ def freshness_step(stale_after_minutes: int, now: datetime) -> Alert | None:
     """Stale when the newest load that added lines is older than the threshold (or none)."""
     if stale_after_minutes <= 0:
         return None
+    import psycopg2
+
+    from clickstream.warehouse import connect
+    from extract_load.schema import latest_load
+
     try:
         conn = connect()
         try:
