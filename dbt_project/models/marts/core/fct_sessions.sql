@@ -98,10 +98,12 @@ first_events as (
 
 attributed as (
     select
-        *,
-        {{ channel_source_category(normalized_source('utm_source')) }} as source_category,
-        {{ channel_source_category('referrer_host') }} as referrer_category
+        first_events.*,
+        {{ channel_source_category('source') }} as source_category,
+        {{ channel_source_category('referrer') }} as referrer_category
     from first_events
+    {{ join_channel_source_category(normalized_source('first_events.utm_source'), 'source') }}
+    {{ join_channel_source_category('first_events.referrer_host', 'referrer') }}
 ),
 
 aggregated as (
