@@ -261,6 +261,7 @@ class DbtRun:
     wall: float
     node_seconds: dict[str, float] = field(default_factory=dict)  # per resource type, summed
     slowest: list[tuple[str, float]] = field(default_factory=list)
+    seconds_by_node: dict[str, float] = field(default_factory=dict)
     nodes: int = 0
     temp_bytes: int = 0  # what PostgreSQL's sorts and hashes spilled to disk meanwhile
     peak_backend_rss: int = 0  # the largest PostgreSQL backend's RSS, bytes, sampled
@@ -697,6 +698,7 @@ def hourly_run(database: str, prefix: str) -> HourlyRun:
     for node in results:
         kind = node["unique_id"].split(".")[0]
         build.node_seconds[kind] = build.node_seconds.get(kind, 0.0) + node["execution_time"]
+        build.seconds_by_node[node["unique_id"].split(".")[2]] = node["execution_time"]
     build.slowest = [
         (node["unique_id"].split(".")[2], node["execution_time"])
         for node in sorted(results, key=lambda node: -node["execution_time"])[:6]
@@ -825,13 +827,14 @@ def hourly_on_histories() -> tuple[str, list[float], float]:
     ratios: list[float] = []
     points: list[tuple[int, float]] = []
     freshest: HourlyRun | None = None
+    largest_empty: HourlyRun | None = None
     for events in HISTORIES:
         history = history_warehouse(events)
         on_history, on_empty, hours = hourly_on(history, empty_template)
         ratio = on_history.total / on_empty.total
         ratios.append(ratio)
         points.append((events, ratio))
-        freshest = on_history  # the largest history comes last
+        freshest, largest_empty = on_history, on_empty  # the largest history comes last
         table.append(
             f"| {events:,} | {on_history.lines:,} | {on_history.load_seconds:.1f}"
             f" | **{on_history.total:.1f}** | {on_empty.load_seconds:.1f}"
@@ -844,6 +847,9 @@ def hourly_on_histories() -> tuple[str, list[float], float]:
     ratio_plot(points, PROJECT_ROOT / "docs" / "benchmark_hourly_ratio.svg")
     assert freshest is not None
     assert freshest.build is not None
+    assert largest_empty is not None
+    assert largest_empty.build is not None
+    growth = _growth_with_history(freshest.build, largest_empty.build)
     # The fixed cost: the same run on the largest history when nothing new has arrived (a prefix
     # with no objects): dbt starts, parses, runs every model and data test on empty windows.
     idle = hourly_run(history.database, f"hours-{HOUR_EVENTS}/nothing-new/")
@@ -903,8 +909,29 @@ starts dbt and runs every model and data test (on empty windows):
 
 Inside the models-and-tests step ({freshest.build.nodes} nodes), summed over the threads:
 {kinds}. Slowest: {slowest}. With nothing new: {idle_kinds}.
+
+What grows with the history: the nodes whose time differs most between the hour on the
+largest history and the same hour on the empty warehouse (seconds, each node on its own
+thread):
+
+| node | on {HISTORIES[-1]:,} events | on empty | difference |
+|---|---:|---:|---:|
+{growth}
 """
     return body, ratios, freshness
+
+
+def _growth_with_history(on_history: DbtRun, on_empty: DbtRun, shown: int = 8) -> str:
+    """Table rows: the nodes that took longest more on the history than on the empty run."""
+    difference = {
+        name: seconds - on_empty.seconds_by_node.get(name, 0.0)
+        for name, seconds in on_history.seconds_by_node.items()
+    }
+    return "\n".join(
+        f"| `{name}` | {on_history.seconds_by_node[name]:.2f}"
+        f" | {on_empty.seconds_by_node.get(name, 0.0):.2f} | {difference[name]:+.2f} |"
+        for name in sorted(difference, key=lambda name: -difference[name])[:shown]
+    )
 
 
 def main() -> None:
