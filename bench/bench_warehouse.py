@@ -934,6 +934,9 @@ def _growth_with_history(on_history: DbtRun, on_empty: DbtRun, shown: int = 8) -
     )
 
 
+LOAD_AT_START = ", ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def main() -> None:
     TARGETS.mkdir(parents=True, exist_ok=True)
     first, build_ratio = pipeline_vs_floor()
@@ -956,10 +959,11 @@ def main() -> None:
     body = f"""
 `bench/bench_warehouse.py`. Every timed step runs in its own process (the loader, then the
 `dbt` CLI as `make hourly` runs it), against the embedded PostgreSQL and the local S3
-endpoint (moto). The machine's 2 cores were shared with the S3 endpoint, PostgreSQL and the
-other engineers' work, so absolute seconds are noisy: runs alternate and each keeps its
-better run, and ratios are taken within one run.
+endpoint (moto), which share the machine's 2 cores with it (and with whatever else runs
+there: the load average at the start is below), so absolute seconds are noisy: runs
+alternate and each keeps its better run, and ratios are taken within one run.
 {scale_note}
+Load average when the run began: {LOAD_AT_START}.
 {first}
 {second}
 Targets: {"; ".join(f"{name} ({'met' if ok else 'NOT met'})" for name, ok in met.items())}.
