@@ -72,7 +72,8 @@ accounted as (
 
 -- The lines neither kept nor invalid, with their event_id as classified (int_events_classified,
 -- the table the marts read: no payload read again). A raw line that was never classified has
--- no event_id here, so it is unaccounted for.
+-- no event_id here, so it is unaccounted for. A line's classified row carries its loaded_at:
+-- the window applies to it too, so that the lookup reads the window's rows, not the table.
 duplicates as (
     select lower(classified.event_id) as event_id
     from accounted
@@ -80,6 +81,7 @@ duplicates as (
         on
             accounted.s3_key = classified.s3_key
             and accounted.line_number = classified.line_number
+            and classified.loaded_at >= {{ checked_from }}
     where
         not accounted.is_kept
         and not accounted.is_invalid
