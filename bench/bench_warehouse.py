@@ -260,11 +260,26 @@ class DbtRun:
 
     wall: float
     node_seconds: dict[str, float] = field(default_factory=dict)  # per resource type, summed
-    slowest: list[tuple[str, float]] = field(default_factory=list)
     seconds_by_node: dict[str, float] = field(default_factory=dict)
     nodes: int = 0
     temp_bytes: int = 0  # what PostgreSQL's sorts and hashes spilled to disk meanwhile
     peak_backend_rss: int = 0  # the largest PostgreSQL backend's RSS, bytes, sampled
+
+    @property
+    def slowest(self) -> list[tuple[str, float]]:
+        return sorted(self.seconds_by_node.items(), key=lambda node: -node[1])[:6]
+
+    def read_results(self, target: Path) -> None:
+        """Where the time went, from the run_results.json dbt wrote under `target`."""
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        self.nodes = len(results)
+        for node in results:
+            # model.<project>.<name>, test.<project>.<name>.<hash>,
+            # unit_test.<project>.<model>.<name>: a unit test is named by its own name
+            kind, _, *names = node["unique_id"].split(".")
+            name = names[1] if kind == "unit_test" else names[0]
+            self.node_seconds[kind] = self.node_seconds.get(kind, 0.0) + node["execution_time"]
+            self.seconds_by_node[name] = node["execution_time"]
 
 
 _LOG_TIME = re.compile(r"^(?:\x1b\[0m)?(\d\d:\d\d:\d\d\.\d+) ")
@@ -340,15 +355,7 @@ def dbt(database: str, *arguments: str) -> DbtRun:
     run.peak_backend_rss = memory.peak
     if arguments[0] == "parse":
         return run
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    run.nodes = len(results)
-    for node in results:
-        kind = node["unique_id"].split(".")[0]
-        run.node_seconds[kind] = run.node_seconds.get(kind, 0.0) + node["execution_time"]
-    run.slowest = [
-        (node["unique_id"].split(".")[2], node["execution_time"])
-        for node in sorted(results, key=lambda node: -node["execution_time"])[:6]
-    ]
+    run.read_results(target)
     return run
 
 
@@ -693,17 +700,8 @@ def hourly_run(database: str, prefix: str) -> HourlyRun:
             "dbt build: on-run-end hook, run_results, exit": wall
             - (last_node[-1] - since).total_seconds(),
         }
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    build = DbtRun(wall=0.0, nodes=len(results))
-    for node in results:
-        kind = node["unique_id"].split(".")[0]
-        build.node_seconds[kind] = build.node_seconds.get(kind, 0.0) + node["execution_time"]
-        build.seconds_by_node[node["unique_id"].split(".")[2]] = node["execution_time"]
-    build.slowest = [
-        (node["unique_id"].split(".")[2], node["execution_time"])
-        for node in sorted(results, key=lambda node: -node["execution_time"])[:6]
-    ]
-    run.build = build
+    run.build = DbtRun(wall=0.0)
+    run.build.read_results(target)
     return run
 
 
