@@ -14,7 +14,7 @@
 -- The window's start is read when the test runs and written in as a literal: as a subquery
 -- the planner could not tell how few lines it keeps, guessed a third of the table, and read
 -- the whole of int_events_classified and clickstream_events to look up a few duplicates.
--- Compiled outside a build or test (sqlfluff, docs), the tables may not exist: everything.
+-- Only compiled (sqlfluff, docs), the tables may not exist (running_nodes()): everything.
 {%- set window_start_query -%}
     select {{ text_of(
         'greatest(' ~ checked_window_start('clickstream_events') ~ ', '
@@ -22,7 +22,7 @@
     from {{ source('clickstream', 'raw_events_dropped_days') }}
 {%- endset %}
 {%- set checked_from = timestamp_literal(run_query(window_start_query).rows[0][0])
-    if execute and flags.WHICH in ('build', 'test') else earliest_timestamp() %}
+    if running_nodes() else earliest_timestamp() %}
 
 with raw_lines as (
     select

@@ -75,14 +75,22 @@
 {%- endmacro %}
 
 {#
-    True when the bookkeeping table `table` (`schema.name`) exists. In a build, run or test,
-    the on-run-start hooks have created every one of them before any node runs: true without
-    asking, which spares each data test and incremental model a round trip (two metastore
-    lookups on Spark). Anywhere else (sqlfluff, docs, run-operation), asked of the database
-    itself: dbt's relation cache does not know the tables the hooks create.
+    True while dbt runs nodes against the warehouse (a build, run or test): the on-run-start
+    hooks have created the bookkeeping tables, and the loader's tables are there. False where
+    dbt only compiles (sqlfluff, docs) or runs an operation: those tables may not exist yet.
+#}
+{% macro running_nodes() -%}
+    {{ return(execute and flags.WHICH in ('build', 'run', 'test')) }}
+{%- endmacro %}
+
+{#
+    True when the bookkeeping table `table` (`schema.name`) exists: without asking while
+    running nodes (running_nodes()), which spares each data test and incremental model a round
+    trip (two metastore lookups on Spark); anywhere else, asked of the database itself: dbt's
+    relation cache does not know the tables the hooks create.
 #}
 {% macro bookkeeping_table_exists(table) -%}
-    {%- if flags.WHICH in ('build', 'run', 'test') -%}
+    {%- if running_nodes() -%}
         {{ return(true) }}
     {%- endif -%}
     {{ return(adapter.dispatch('bookkeeping_table_exists', 'clickstream')(table)) }}
