@@ -1,4 +1,10 @@
 -- The loader-owned schema (design.md, "Warehouse"). Idempotent: run before every load.
+--
+-- Indexes are created in a DO block when missing, never by `create index if not exists`:
+-- that statement takes its share lock on the table before it sees the index exists, so it
+-- waited for every open load (a batch holds a row-exclusive lock until it commits) and
+-- concurrent loaders ran one after the other. `create table if not exists` looks at the name
+-- first and takes no lock.
 create schema if not exists staging;
 
 -- One row per raw line. Exactly-once is guaranteed by the manifest row written in the same
@@ -17,7 +23,11 @@ create table if not exists staging.raw_events (
 create table if not exists staging.raw_events_default
 partition of staging.raw_events default;
 -- On the partitioned table: every partition, present and future, gets its own BRIN index.
-create index if not exists raw_events_loaded_at_idx on staging.raw_events using brin (loaded_at);
+do $$ begin
+    if to_regclass('staging.raw_events_loaded_at_idx') is null then
+        create index raw_events_loaded_at_idx on staging.raw_events using brin (loaded_at);
+    end if;
+end $$;
 
 -- One row per day partition of raw_events dropped by the retention (prune), with its line
 -- count: the raw lines of these days are gone, their marts' rows are kept. The reconciliation
@@ -49,7 +59,11 @@ create table if not exists staging.rejected_events (
     rejected_at timestamptz not null default now(),
     load_id uuid
 );
-create index if not exists rejected_events_s3_key_idx on staging.rejected_events (s3_key);
+do $$ begin
+    if to_regclass('staging.rejected_events_s3_key_idx') is null then
+        create index rejected_events_s3_key_idx on staging.rejected_events (s3_key);
+    end if;
+end $$;
 
 -- One row per loader run, kept in the same transactions as the manifest rows it sums, so
 -- that "what was loaded" is cheap to read (the manifest grows by one row per ingest request).
@@ -62,7 +76,11 @@ create table if not exists staging.load_runs (
     lines_loaded bigint not null,
     lines_rejected bigint not null
 );
-create index if not exists load_runs_loaded_at_idx on staging.load_runs (loaded_at);
+do $$ begin
+    if to_regclass('staging.load_runs_loaded_at_idx') is null then
+        create index load_runs_loaded_at_idx on staging.load_runs (loaded_at);
+    end if;
+end $$;
 
 -- One row per distinct user agent of the raw lines (ingest.user_agent), parsed by the loader
 -- in Python (extract_load/user_agents.py) in the same transaction as the lines that brought

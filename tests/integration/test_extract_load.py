@@ -27,7 +27,7 @@ from extract_load.loader import (
     load_new_objects,
     load_status,
 )
-from extract_load.schema import rebuild_load_runs
+from extract_load.schema import ensure_schema, rebuild_load_runs
 
 DAY = date(2026, 3, 2)
 
@@ -316,6 +316,30 @@ def test_two_loaders_at_once_load_each_line_once(warehouse_db: str, raw_bucket: 
     assert sum(result.lines_loaded for result in results) == len(expected)
     assert loaded_lines() == expected
     assert_run_totals_match_the_manifest()
+
+
+def test_ensure_schema_does_not_wait_for_an_open_load(warehouse_db: str, raw_bucket: str) -> None:
+    """A second loader starts while the first one's batch is open: the schema it ensures
+    already exists, so it must not queue behind that batch's locks (it used to: `create index
+    if not exists` locks the table before it looks)."""
+    write(list(generate_requests(10, 1, DAY, seed=9)), raw_bucket)
+    load_new_objects(client=s3_client())  # the schema and today's partition exist
+    open_load = connect()
+    try:
+        with open_load.cursor() as cursor:  # the locks a loader's batch holds until it commits
+            cursor.execute("insert into staging.raw_events select * from staging.raw_events")
+            cursor.execute("insert into staging.rejected_events (s3_key, reason) values ('k', 'r')")
+            cursor.execute("update staging.load_runs set objects = objects")
+        second_loader = connect()
+        try:
+            with second_loader.cursor() as cursor:
+                cursor.execute("set lock_timeout = '3s'")
+            ensure_schema(second_loader)
+        finally:
+            second_loader.close()
+    finally:
+        open_load.rollback()
+        open_load.close()
 
 
 def _loader_command(*arguments: str) -> list[str]:
