@@ -9,49 +9,93 @@
     (int_user_identity, already up to date in this run) before them. `window_start`: the
     mart's loaded_at_window_start(this).
 
-    - window_clients: the clients with events loaded since window_start;
+    They read the events loaded since window_start and, of the history, only the events of
+    the few clients whose user or first visit may have changed: a returning visitor's older
+    events are never read again (they used to be, for every client of the window).
+
+    - window_events, window_clients: the events loaded since window_start, their clients;
     - rekeyed_clients: those whose user may have changed: an event with a user_id at or
       before the one that identifies the client now arrived in the window (otherwise the
       identifying event was there at the previous run, and so was the same user_key);
+    - moved_clients: those whose first visit may have moved: an event of the window is no
+      later than the client's first one (a new client, or a late event from before it);
+    - changed_client_events: every event of the rekeyed and moved clients, with the first
+      visit of each as the previous run saw it (first_seen_before_window);
     - touched_user_keys: the users of window_clients now, and for rekeyed clients every user
       they may have had before (their 'anon:' key and every user_id on their events);
-    - first_visit_candidates: every time a touched user's first visit may have been at,
-      before this run or now: the first_seen_at of each of its clients now, and for each
-      window client each of its events no later than the first one loaded before the window
-      (its first visit as the previous run saw it is one of them).
+    - first_visit_candidates: every time at which the first visit of a user whose first
+      visit may have changed was, before this run or now: the first_seen_at of each client
+      of a changed client's users, and each event of a changed client no later than the
+      first one loaded before the window (its first visit as the previous run saw it is one
+      of them). Any other user of the window kept its clients and their first visits.
 #}
 {% macro user_touch_ctes(window_start) -%}
-    window_clients as (
-        select distinct client_id
+    window_events as (
+        select
+            client_id,
+            user_id,
+            event_timestamp,
+            event_date
         from events
         where loaded_at >= {{ window_start }}
     ),
 
-    window_client_events as (
+    window_clients as (
+        select
+            client_id,
+            min(event_timestamp) as first_seen_in_window
+        from window_events
+        group by client_id
+    ),
+
+    rekeyed_clients as (
+        select distinct window_events.client_id
+        from window_events
+        inner join identity
+            on window_events.client_id = identity.client_id
+        where
+            window_events.user_id is not null
+            and window_events.event_timestamp <= identity.identified_at
+    ),
+
+    moved_clients as (
+        select window_clients.client_id
+        from window_clients
+        inner join identity
+            on window_clients.client_id = identity.client_id
+        where window_clients.first_seen_in_window <= identity.first_seen_at
+    ),
+
+    changed_clients as (
+        select client_id from rekeyed_clients
+        union
+        select client_id from moved_clients
+    ),
+
+    changed_client_events as (
         select
             events.client_id,
             events.user_id,
             events.event_timestamp,
             events.event_date,
-            events.loaded_at >= {{ window_start }} as is_in_window,
             -- a case, not a filter clause: window aggregates take no filter in every SQL
             min(
                 case when events.loaded_at < {{ window_start }} then events.event_timestamp end
             ) over (partition by events.client_id) as first_seen_before_window
         from events
-        inner join window_clients
-            on events.client_id = window_clients.client_id
+        inner join changed_clients
+            on events.client_id = changed_clients.client_id
     ),
 
-    rekeyed_clients as (
-        select distinct window_client_events.client_id
-        from window_client_events
-        inner join identity
-            on window_client_events.client_id = identity.client_id
-        where
-            window_client_events.is_in_window
-            and window_client_events.user_id is not null
-            and window_client_events.event_timestamp <= identity.identified_at
+    previous_user_keys as (
+        select 'anon:' || rekeyed_clients.client_id as user_key
+        from rekeyed_clients
+        union
+        select changed_client_events.user_id as user_key
+        from changed_client_events
+        inner join rekeyed_clients
+            on changed_client_events.client_id = rekeyed_clients.client_id
+        where changed_client_events.user_id is not null
     ),
 
     touched_user_keys as (
@@ -60,24 +104,26 @@
         inner join window_clients
             on identity.client_id = window_clients.client_id
         union
-        select 'anon:' || rekeyed_clients.client_id as user_key
-        from rekeyed_clients
+        select user_key from previous_user_keys
+    ),
+
+    changed_user_keys as (
+        select identity.user_key
+        from identity
+        inner join changed_clients
+            on identity.client_id = changed_clients.client_id
         union
-        select window_client_events.user_id as user_key
-        from window_client_events
-        inner join rekeyed_clients
-            on window_client_events.client_id = rekeyed_clients.client_id
-        where window_client_events.user_id is not null
+        select user_key from previous_user_keys
     ),
 
     first_visit_candidates as (
         select identity.first_seen_at as first_visit_at
         from identity
-        inner join touched_user_keys
-            on identity.user_key = touched_user_keys.user_key
+        inner join changed_user_keys
+            on identity.user_key = changed_user_keys.user_key
         union
         select event_timestamp as first_visit_at
-        from window_client_events
+        from changed_client_events
         where
             first_seen_before_window is null
             or event_timestamp <= first_seen_before_window

@@ -140,12 +140,14 @@ def _consent_lines() -> list[dict[str, Any]]:
 LATE_LOGIN_CLIENT = "c-late-login"
 LATE_LOGIN_USER = "u-late-login"
 SHARED_CLIENT = "c-shared"
+# First seen on 2026-02-17 in load 1; an event of a week earlier arrives only in load 3.
+LATE_EVENT_CLIENT = "c-late-event"
 
 
 def _anonymous_visits_lines() -> list[dict[str, Any]]:
     """Load 1: a client that visits anonymously, a week before the generated traffic, and
     buys without an order id (one order per session); the same person logged in on another
-    client; a shared computer first seen with user u-b."""
+    client; a shared computer first seen with user u-b; a client first seen on 2026-02-17."""
     early = datetime(2026, 2, 23, 10, 0, tzinfo=UTC)
     product = {"id": "P-late", "name": "Late Monitor", "price": 200.0, "quantity": 2}
     later = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
@@ -161,13 +163,16 @@ def _anonymous_visits_lines() -> list[dict[str, Any]]:
                context={"product": product, "order": {"order_id": "o-late", "currency": "EUR"}}),
         _event("page_view", datetime(2026, 3, 2, 12, 0, tzinfo=UTC), "s-shared-b",
                client_id=SHARED_CLIENT, user_id="u-b"),
+        _event("page_view", datetime(2026, 2, 17, 9, 0, tzinfo=UTC), "s-late-event-second",
+               client_id=LATE_EVENT_CLIENT),
     ]  # fmt: skip
 
 
 def _late_login_lines() -> list[dict[str, Any]]:
     """Load 3: the anonymous client logs in (its earlier sessions become the user's), and an
     event of the shared computer, from before u-b's, with another user: it now belongs to
-    u-a, and u-b, left with no client, disappears."""
+    u-a, and u-b, left with no client, disappears; an event of 2026-02-10 from the client first
+    seen on 2026-02-17, delivered late: its first visit, day and cohort week move earlier."""
     return [
         _event("page_view", datetime(2026, 3, 3, 20, 0, tzinfo=UTC), "s-login",
                client_id=LATE_LOGIN_CLIENT),
@@ -175,6 +180,8 @@ def _late_login_lines() -> list[dict[str, Any]]:
                client_id=LATE_LOGIN_CLIENT, user_id=LATE_LOGIN_USER),
         _event("page_view", datetime(2026, 3, 2, 11, 0, tzinfo=UTC), "s-shared-a",
                client_id=SHARED_CLIENT, user_id="u-a"),
+        _event("page_view", datetime(2026, 2, 10, 9, 0, tzinfo=UTC), "s-late-event-first",
+               client_id=LATE_EVENT_CLIENT),
     ]  # fmt: skip
 
 

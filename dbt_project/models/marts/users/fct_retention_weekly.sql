@@ -45,8 +45,15 @@ week_offsets as (
     {{- check_built_with_vars() }}
     {{ user_touch_ctes(loaded_at_window_start(this)) }}
 
+    -- the cohorts of the window's users (they may be active in a new week) and every
+    -- cohort a changed user may have left or joined
     touched_cohort_weeks as (
-        select distinct {{ utc_week_start('first_visit_at') }} as cohort_week
+        select users.cohort_week
+        from users
+        inner join touched_user_keys
+            on users.user_key = touched_user_keys.user_key
+        union
+        select {{ utc_week_start('first_visit_at') }} as cohort_week
         from first_visit_candidates
     ),
 

@@ -15,8 +15,9 @@
 -- event that day, new (their first visit, over all their clients, was that day) or
 -- returning, and the sessions with an event that day, by whether their user was new.
 -- Incremental runs recompute, whole, the days of the events loaded since the last run, every
--- day of a client whose user changed (a login), and every day on which a touched user's first
--- visit was or may have been before this run (macros/identity.sql).
+-- day of a client whose user changed (a login), and every day on which the first visit of a
+-- user whose clients or first visits changed was or may have been before this run
+-- (macros/identity.sql).
 
 with events as {{ not_materialized() }} (
     select * from {{ ref('clickstream_events') }}
@@ -38,13 +39,12 @@ users as (
 
     touched_dates as (
         select event_date as activity_date
-        from window_client_events
-        where is_in_window
+        from window_events
         union
-        select window_client_events.event_date as activity_date
-        from window_client_events
+        select changed_client_events.event_date as activity_date
+        from changed_client_events
         inner join rekeyed_clients
-            on window_client_events.client_id = rekeyed_clients.client_id
+            on changed_client_events.client_id = rekeyed_clients.client_id
         union
         select {{ utc_date('first_visit_at') }} as activity_date
         from first_visit_candidates
