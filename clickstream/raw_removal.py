@@ -67,9 +67,10 @@ DELETE_TOUCHED_INTERMEDIATE_ROWS = {
 # Stitching (int_user_identity) is per client and retroactive: a client that loses events
 # may lose its login, and with it its user changes on every day, cohort and order of the
 # client. So the users marts forget the rows of every user the gone clients had (and of the
-# days and cohort weeks of those users' first visits, and all the gone clients' days and
-# orders), and one event of each client of those users is re-touched (_REPRESENTATIVES_SQL),
-# which makes the next run recompute them all (dbt_project/macros/identity.sql).
+# days and cohort weeks of those users' first visits, before and after, and all the gone
+# clients' days and orders), and one event of each client of those users is re-touched
+# (_REPRESENTATIVES_SQL), which makes the next run recompute them all
+# (dbt_project/macros/identity.sql).
 _USERS_SQL = """
 create temporary table gone_clients on commit drop as
 select distinct client_id from gone_events;
@@ -82,10 +83,12 @@ select client_id from gone_clients
 create temporary table touched_user_dates on commit drop as
 select distinct event_date as activity_date from {marts}.clickstream_events
 where client_id in (select client_id from gone_clients)
-{first_visit_dates};
+{first_visit_dates}
+{client_first_visit_dates};
 create temporary table touched_cohort_weeks on commit drop as
 select null::date as cohort_week where false
-{first_visit_weeks};
+{first_visit_weeks}
+{client_first_visit_weeks};
 create temporary table touched_orders on commit drop as
 select order_key as order_id from gone_events where order_key is not null
 {client_orders};
@@ -106,6 +109,18 @@ where user_key in (select user_key from touched_users)"""
 _FIRST_VISIT_WEEKS_SQL = """
 union select date_trunc('week', first_seen_at at time zone 'UTC')::date from {marts}.dim_users
 where user_key in (select user_key from touched_users)"""
+
+# The first visits each of those users may have now (any client's left may be the first):
+# the marts recompute a user's new first day or cohort only where it is named, as for a
+# client whose own first visit moved (dbt_project/macros/identity.sql).
+_CLIENT_FIRST_VISIT_DATES_SQL = """
+union select (first_seen_at at time zone 'UTC')::date from {intermediate}.int_user_identity
+where client_id in (select client_id from touched_user_clients)"""
+
+_CLIENT_FIRST_VISIT_WEEKS_SQL = """
+union select date_trunc('week', first_seen_at at time zone 'UTC')::date
+from {intermediate}.int_user_identity
+where client_id in (select client_id from touched_user_clients)"""
 
 _CLIENT_ORDERS_SQL = """
 union select order_id from {marts}.fct_orders
@@ -442,6 +457,8 @@ def _touch_users(cursor: Any, marts: set[str], has_identity: bool) -> None:
             identity_clients=part(_IDENTITY_CLIENTS_SQL, has_identity),
             first_visit_dates=part(_FIRST_VISIT_DATES_SQL, "dim_users" in marts),
             first_visit_weeks=part(_FIRST_VISIT_WEEKS_SQL, "dim_users" in marts),
+            client_first_visit_dates=part(_CLIENT_FIRST_VISIT_DATES_SQL, has_identity),
+            client_first_visit_weeks=part(_CLIENT_FIRST_VISIT_WEEKS_SQL, has_identity),
             client_orders=part(_CLIENT_ORDERS_SQL, "fct_orders" in marts),
         )
     )

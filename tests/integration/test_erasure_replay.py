@@ -349,3 +349,39 @@ def test_replay_after_a_fix_equals_a_clean_build(warehouse_db: str, raw_bucket: 
     assert query("select sum(lines_loaded), sum(lines_rejected) from staging.load_runs") == query(
         "select sum(lines_loaded), sum(lines_rejected) from staging.load_manifest"
     )
+
+
+def test_erasing_a_users_first_browser_moves_their_first_visit_to_the_next(
+    warehouse_db: str, versioned_bucket: str
+) -> None:
+    """The user keeps a browser first seen a week later: their first visit, new-user day and
+    cohort move there, days and weeks none of the erased browser's events touched."""
+    prefix = Settings.from_env().raw_prefix
+    write_requests_to_s3(
+        generate_requests(300, 2, START, seed=6), versioned_bucket, prefix, s3_client()
+    )
+    laptop_at = datetime(START.year, START.month, START.day, 10, 0, tzinfo=UTC)
+    phone_at = laptop_at + timedelta(days=8)  # the next week's Tuesday
+    logged = {"user_id": USER_ID}
+    _put(versioned_bucket, laptop_at + timedelta(minutes=1),
+         [_event("page_view", laptop_at, "s-laptop", CLIENT_ID, **logged)])  # fmt: skip
+    # the phone's later event has the smaller event_id: the one erasure re-touches, when
+    # it takes one event per browser, is not the browser's first
+    phone_events = [
+        _event("page_view", phone_at, "s-phone", SECOND_CLIENT_ID, **logged,
+               event_id="ffffffff-ffff-4fff-bfff-ffffffffffff"),
+        _event("page_view", phone_at + timedelta(days=1), "s-phone-2", SECOND_CLIENT_ID,
+               **logged, event_id="00000000-0000-4000-8000-000000000001"),
+    ]  # fmt: skip
+    _put(versioned_bucket, phone_at + timedelta(days=1, minutes=1), phone_events)
+    load_new_objects(LOAD_SINCE)
+    _age_history()
+
+    erase(client_id=CLIENT_ID)
+    dbt("build")
+
+    assert query(
+        "select (first_seen_at at time zone 'UTC')::date from public.dim_users where user_key = %s",
+        USER_ID,
+    ) == [(phone_at.date(),)]
+    _assert_same_marts(_all_marts(), _clean_build_marts())
