@@ -11,7 +11,7 @@
 
     They read the events loaded since window_start and, of the history, only the events of
     the few clients whose user or first visit may have changed: a returning visitor's older
-    events are never read again (they used to be, for every client of the window).
+    events are never read again.
 
     - window_events, window_clients: the events loaded since window_start, their clients;
     - rekeyed_clients: those whose user may have changed: an event with a user_id at or
@@ -21,13 +21,19 @@
       later than the client's first one (a new client, or a late event from before it);
     - changed_client_events: every event of the rekeyed and moved clients, with the first
       visit of each as the previous run saw it (first_seen_before_window);
-    - touched_user_keys: the users of window_clients now, and for rekeyed clients every user
-      they may have had before (their 'anon:' key and every user_id on their events);
-    - first_visit_candidates: every time at which the first visit of a user whose first
-      visit may have changed was, before this run or now: the first_seen_at of each client
-      of a changed client's users, and each event of a changed client no later than the
-      first one loaded before the window (its first visit as the previous run saw it is one
-      of them). Any other user of the window kept its clients and their first visits.
+    - changed_user_clients: each changed client with every user it may belong to now or
+      may have belonged to at the previous run (for a rekeyed client, its 'anon:' key and
+      every user_id on its events: the previous run may have read some of the window too);
+    - touched_user_keys: the users of window_clients now, and those of changed_user_clients;
+    - unsettled_users: the users of changed_user_clients whose first visit may differ from
+      the previous run's. The clients of a user that did not change were theirs before and
+      are now, with the same first visit: when one of them is no later than every event of
+      the user's changed clients, that is the user's first visit, before and now (a
+      returning user logging in on a new device);
+    - first_visit_candidates: every time at which an unsettled user's first visit was or may
+      have been, before this run or now: the first visit of its unchanged clients, and each
+      event of its changed clients no later than the first one loaded before the window
+      (the client's first visit as the previous run saw it is one of them).
 #}
 {% macro user_touch_ctes(window_start) -%}
     window_events as (
@@ -87,11 +93,24 @@
             on events.client_id = changed_clients.client_id
     ),
 
-    previous_user_keys as (
-        select 'anon:' || rekeyed_clients.client_id as user_key
+    -- each changed client with every user it may belong to now or may have belonged to
+    -- at the previous run (its 'anon:' key, the user_ids on its events, when rekeyed)
+    changed_user_clients as (
+        select
+            identity.user_key,
+            identity.client_id
+        from identity
+        inner join changed_clients
+            on identity.client_id = changed_clients.client_id
+        union
+        select
+            'anon:' || client_id as user_key,
+            client_id
         from rekeyed_clients
         union
-        select changed_client_events.user_id as user_key
+        select
+            changed_client_events.user_id as user_key,
+            changed_client_events.client_id
         from changed_client_events
         inner join rekeyed_clients
             on changed_client_events.client_id = rekeyed_clients.client_id
@@ -104,29 +123,64 @@
         inner join window_clients
             on identity.client_id = window_clients.client_id
         union
-        select user_key from previous_user_keys
+        select user_key from changed_user_clients
     ),
 
-    changed_user_keys as (
-        select identity.user_key
+    -- a changed user's first visit over its clients that did not change (theirs before and
+    -- now, with the same first visit), and over the changed clients it may have had
+    unchanged_client_first_visits as (
+        select
+            identity.user_key,
+            min(identity.first_seen_at) as first_visit_at
         from identity
-        inner join changed_clients
+        left join changed_clients
             on identity.client_id = changed_clients.client_id
-        union
-        select user_key from previous_user_keys
+        where
+            changed_clients.client_id is null
+            and identity.user_key in (select user_key from changed_user_clients)
+        group by identity.user_key
+    ),
+
+    changed_client_first_visits as (
+        select
+            changed_user_clients.user_key,
+            min(identity.first_seen_at) as first_visit_at
+        from changed_user_clients
+        inner join identity
+            on changed_user_clients.client_id = identity.client_id
+        group by changed_user_clients.user_key
+    ),
+
+    -- the users whose first visit may differ from the previous run's: no changed client's
+    -- event is later than the first visit of the unchanged ones, when there are any
+    unsettled_users as (
+        select
+            changed_client_first_visits.user_key,
+            unchanged_client_first_visits.first_visit_at as unchanged_first_visit_at
+        from changed_client_first_visits
+        left join unchanged_client_first_visits
+            on changed_client_first_visits.user_key = unchanged_client_first_visits.user_key
+        where
+            unchanged_client_first_visits.first_visit_at is null
+            or changed_client_first_visits.first_visit_at
+            < unchanged_client_first_visits.first_visit_at
     ),
 
     first_visit_candidates as (
-        select identity.first_seen_at as first_visit_at
-        from identity
-        inner join changed_user_keys
-            on identity.user_key = changed_user_keys.user_key
+        select unchanged_first_visit_at as first_visit_at
+        from unsettled_users
+        where unchanged_first_visit_at is not null
         union
-        select event_timestamp as first_visit_at
+        select changed_client_events.event_timestamp as first_visit_at
         from changed_client_events
+        inner join changed_user_clients
+            on changed_client_events.client_id = changed_user_clients.client_id
+        inner join unsettled_users
+            on changed_user_clients.user_key = unsettled_users.user_key
         where
-            first_seen_before_window is null
-            or event_timestamp <= first_seen_before_window
+            changed_client_events.first_seen_before_window is null
+            or changed_client_events.event_timestamp
+            <= changed_client_events.first_seen_before_window
     ),
 {%- endmacro %}
 

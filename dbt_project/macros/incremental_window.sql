@@ -173,14 +173,18 @@
     thousands of hours where there were seven, and sorted the whole table to find them.
 #}
 {% macro touched_values(expression, window_start) -%}
+    {{ return(query_values(
+        "select distinct " ~ text_of(expression) ~ " from " ~ ref('clickstream_events')
+        ~ " where loaded_at >= " ~ window_start ~ " order by 1")) }}
+{%- endmacro %}
+
+{# The first column of `query`'s rows, run before the model ([] when dbt only parses). #}
+{% macro query_values(query) -%}
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set found = run_query(
-        "select distinct " ~ text_of(expression) ~ " from " ~ ref('clickstream_events')
-        ~ " where loaded_at >= " ~ window_start ~ " order by 1") -%}
     {%- set values = [] -%}
-    {%- for row in found.rows -%}
+    {%- for row in run_query(query).rows -%}
         {%- do values.append(row[0]) -%}
     {%- endfor -%}
     {{ return(values) }}

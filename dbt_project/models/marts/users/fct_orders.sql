@@ -39,11 +39,11 @@ purchases as {{ not_materialized() }} (
     where event_name = 'purchase'
 ),
 
-identity as (
+identity as {{ not_materialized() }} (
     select * from {{ ref('int_user_identity') }}
 ),
 
-sessions as (
+sessions as {{ not_materialized() }} (
     select * from {{ ref('fct_sessions') }}
 ),
 
@@ -78,19 +78,21 @@ sessions as (
             on purchases.client_id = rekeyed_clients.client_id
     ),
 
-    -- every line of those orders: by order_id, or by session for purchases without one
+    -- every line of those orders: by order_id, or by session for purchases without one (two
+    -- selects, not one with an `or`, so that each can use its index)
     order_lines as (
         select purchases.*
         from purchases
+        where purchases.order_id in (select touched_orders.order_id from touched_orders)
+        union all
+        select purchases.*
+        from purchases
         where
-            purchases.order_id in (select touched_orders.order_id from touched_orders)
-            or (
-                purchases.order_id is null
-                and purchases.session_id in (
-                    select touched_orders.session_id
-                    from touched_orders
-                    where touched_orders.order_id is null
-                )
+            purchases.order_id is null
+            and purchases.session_id in (
+                select touched_orders.session_id
+                from touched_orders
+                where touched_orders.order_id is null
             )
     ),
 {% else %}

@@ -26,7 +26,7 @@ with events as {{ not_materialized() }} (
     where {{ counted_in_marts() }}
 ),
 
-identity as (
+identity as {{ not_materialized() }} (
     select * from {{ ref('int_user_identity') }}
 ),
 

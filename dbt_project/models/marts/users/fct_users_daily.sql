@@ -24,7 +24,7 @@ with events as {{ not_materialized() }} (
     where {{ counted_in_marts() }}
 ),
 
-identity as (
+identity as {{ not_materialized() }} (
     select * from {{ ref('int_user_identity') }}
 ),
 
@@ -34,26 +34,40 @@ users as (
 
 {% if is_incremental() %}
     {{- check_built_with_vars() }}
-    {%- set window_start = loaded_at_window_start(this) %}
-    {{ user_touch_ctes(window_start) }}
+    {#- The days to recompute, read before the model runs and written in as literals (see
+        touched_values): joined from the CTEs, the planner could not tell how few they are,
+        and joined every counted event of the history to the users before keeping them. -#}
+    {%- set touched_dates_query -%}
+        with events as {{ not_materialized() }} (
+            select * from {{ ref('clickstream_events') }}
+            where {{ counted_in_marts() }}
+        ),
 
-    touched_dates as (
-        select event_date as activity_date
-        from window_events
-        union
-        select changed_client_events.event_date as activity_date
-        from changed_client_events
-        inner join rekeyed_clients
-            on changed_client_events.client_id = rekeyed_clients.client_id
-        union
-        select {{ utc_date('first_visit_at') }} as activity_date
-        from first_visit_candidates
-    ),
+        identity as {{ not_materialized() }} (
+            select * from {{ ref('int_user_identity') }}
+        ),
+
+        {{ user_touch_ctes(loaded_at_window_start(this)) }}
+
+        touched_dates as (
+            select event_date as activity_date
+            from window_events
+            union
+            select changed_client_events.event_date as activity_date
+            from changed_client_events
+            inner join rekeyed_clients
+                on changed_client_events.client_id = rekeyed_clients.client_id
+            union
+            select {{ utc_date('first_visit_at') }} as activity_date
+            from first_visit_candidates
+        )
+
+        select {{ text_of('activity_date') }} from touched_dates order by 1
+    {%- endset %}
 
     day_events as (
-        select events.*
-        from events
-        where events.event_date in (select touched_dates.activity_date from touched_dates)
+        select * from events
+        where event_date in ({{ date_literals(query_values(touched_dates_query)) }})
     ),
 {% else %}
     day_events as (
