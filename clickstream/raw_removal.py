@@ -62,6 +62,7 @@ DELETE_TOUCHED_ROWS = {
 # The incremental intermediate models, in INTERMEDIATE_SCHEMA, the same way.
 DELETE_TOUCHED_INTERMEDIATE_ROWS = {
     "int_user_identity": "client_id in (select client_id from gone_clients)",
+    "int_client_active_weeks": "client_id in (select client_id from gone_clients)",
 }
 
 # Stitching (int_user_identity) is per client and retroactive: a client that loses events

@@ -147,6 +147,7 @@ def test_consented_data_only_leaves_denied_events_out_of_the_marts(
                 "fct_sessions",
                 "fct_traffic_daily",
                 "fct_users_daily",
+                "int_client_active_weeks",
                 "int_user_identity",
             ]
         )

@@ -14,8 +14,9 @@
 }}
 -- One row per (cohort_week, weeks_since_first_visit 0..12). A user's cohort is the week
 -- (Monday, UTC) of their first visit (dim_users.first_seen_at, over all their clients); they
--- are active in a week when any counted event of theirs falls in it. Each cohort has all 13
--- rows: weeks with nobody active (or not reached yet) have active_users = 0.
+-- are active in a week when any counted event of theirs falls in it (int_client_active_weeks,
+-- the weeks of each of their clients). Each cohort has all 13 rows: weeks with nobody active
+-- (or not reached yet) have active_users = 0.
 -- Incremental runs recompute, whole, every cohort week in which a touched user's first visit
 -- was or may have been before this run (macros/identity.sql): a login that moves a user's
 -- first visit earlier empties the cohort of their 'anon:' key, and such a cohort comes out
@@ -28,6 +29,10 @@ with events as {{ not_materialized() }} (
 
 identity as {{ not_materialized() }} (
     select * from {{ ref('int_user_identity') }}
+),
+
+client_weeks as (
+    select * from {{ ref('int_client_active_weeks') }}
 ),
 
 users as (
@@ -89,17 +94,17 @@ active_weeks as (
     select distinct
         cohort_users.cohort_week,
         cohort_users.user_key,
-        {{ weeks_between(utc_week_start('events.event_timestamp'), 'cohort_users.cohort_week') }}
+        {{ weeks_between('client_weeks.active_week', 'cohort_users.cohort_week') }}
             as weeks_since_first_visit
     from cohort_users
     inner join identity
         on cohort_users.user_key = identity.user_key
-    inner join events
-        on identity.client_id = events.client_id
+    inner join client_weeks
+        on identity.client_id = client_weeks.client_id
     where
-        events.event_date >= cohort_users.cohort_week
+        client_weeks.active_week >= cohort_users.cohort_week
         -- weeks 0 to 12
-        and events.event_date < cohort_users.cohort_week + 13 * 7
+        and client_weeks.active_week < cohort_users.cohort_week + 13 * 7
 ),
 
 active as (
