@@ -184,6 +184,34 @@
     ),
 {%- endmacro %}
 
+{#
+    For the models that recompute a client whole, from all its events (int_user_identity,
+    int_client_active_weeks): the CTE `client_events`, every event (of the CTE `events`
+    before it) of the clients that received events since the model's window start; every
+    event in a full build.
+#}
+{% macro client_events_to_recompute() -%}
+    {%- if is_incremental() %}
+    {{- check_built_with_vars() }}
+    touched_clients as (
+        select distinct client_id
+        from events
+        where loaded_at >= {{ loaded_at_window_start(this) }}
+    ),
+
+    client_events as (
+        select events.*
+        from events
+        inner join touched_clients
+            on events.client_id = touched_clients.client_id
+    ),
+    {%- else %}
+    client_events as (
+        select * from events
+    ),
+    {%- endif %}
+{%- endmacro %}
+
 {# The Monday (UTC) of the week of a timestamptz, as a date: a retention cohort's week. #}
 {% macro utc_week_start(timestamp) -%}
     {{ return(adapter.dispatch('utc_week_start', 'clickstream')(timestamp)) }}

@@ -24,25 +24,7 @@ with events as {{ not_materialized() }} (
     where {{ counted_in_marts() }}
 ),
 
-{% if is_incremental() %}
-    {{- check_built_with_vars() }}
-    touched_clients as (
-        select distinct client_id
-        from events
-        where loaded_at >= {{ loaded_at_window_start(this) }}
-    ),
-
-    client_events as (
-        select events.*
-        from events
-        inner join touched_clients
-            on events.client_id = touched_clients.client_id
-    ),
-{% else %}
-    client_events as (
-        select * from events
-    ),
-{% endif %}
+{{ client_events_to_recompute() }}
 
 identifying_events as (
     select
