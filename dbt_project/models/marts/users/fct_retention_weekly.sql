@@ -22,7 +22,8 @@
 -- first visit earlier empties the cohort of their 'anon:' key, and such a cohort comes out
 -- with cohort_users = 0 and the post-hook deletes it.
 
-with events as {{ not_materialized() }} (
+-- events: read by the incremental runs only (user_touch_ctes), a full build counts client weeks
+with events as {{ not_materialized() }} (  -- noqa: ST03
     select * from {{ ref('clickstream_events') }}
     where {{ counted_in_marts() }}
 ),
