@@ -151,8 +151,9 @@
         group by changed_user_clients.user_key
     ),
 
-    -- the users whose first visit may differ from the previous run's: no changed client's
-    -- event is later than the first visit of the unchanged ones, when there are any
+    -- the users whose first visit may differ from the previous run's: all but those with an
+    -- unchanged client first seen no later than every event of their changed clients (that
+    -- is their first visit, before and now)
     unsettled_users as (
         select
             changed_client_first_visits.user_key,
